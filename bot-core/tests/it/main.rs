@@ -1,0 +1,3 @@
+//! Integration tests of `bot-core` through its public API.
+
+mod numbers;

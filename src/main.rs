@@ -1,0 +1,109 @@
+//! `parcelbot`: the composition root and only binary of the parcel bot.
+//!
+//! It reads the configuration, sets up logging, and dispatches to a subcommand. All
+//! behaviour lives in `bot-core` (and, later, the chat adapters); this file only wires.
+
+use std::io::{BufRead, Write};
+
+use anyhow::Context;
+use bot_core::number::recognise;
+use bot_core::settings::Settings;
+use clap::{Parser, Subcommand};
+
+/// A chat bot that follows AliExpress parcels.
+#[derive(Debug, Parser)]
+#[command(name = "parcelbot", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Recognise tracking numbers: format, carrier, check digit, typo repair.
+    ///
+    /// Each argument (or, with none, each line of standard input) is one input; every
+    /// number found in it gives one line of output.
+    Number {
+        /// Print one JSON object per number instead of a sentence.
+        #[arg(long)]
+        json: bool,
+        /// Inputs; standard input is read line by line when none is given.
+        inputs: Vec<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("parcelbot: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    init_logging();
+    let cli = Cli::parse();
+    let settings = Settings::load().context("loading configuration")?;
+    tracing::debug!(data_dir = %settings.data_dir.display(), database = %settings.database.redacted(), "configuration loaded");
+    match cli.command {
+        Some(Command::Number { json, inputs }) => number_command(json, inputs),
+        None => interactive_numbers(),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn number_command(json: bool, inputs: Vec<String>) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if inputs.is_empty() {
+        for line in std::io::stdin().lock().lines() {
+            let line = line.context("reading standard input")?;
+            print_numbers(&mut out, &line, json)?;
+        }
+    } else {
+        for input in &inputs {
+            print_numbers(&mut out, input, json)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_numbers(out: &mut impl Write, input: &str, json: bool) -> anyhow::Result<()> {
+    for recognition in recognise(input) {
+        if json {
+            let line = serde_json::to_string(&recognition.report(input)).context("encoding JSON")?;
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "{}", recognition.note())?;
+        }
+    }
+    Ok(())
+}
+
+/// Until the chat exists, running the bot with no subcommand explains each number typed.
+fn interactive_numbers() -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    writeln!(
+        out,
+        "parcelbot: paste a tracking number (or several) and press Enter; Ctrl-D quits."
+    )?;
+    out.flush()?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("reading standard input")?;
+        print_numbers(&mut out, &line, false)?;
+        out.flush()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Integration tests of the workspace as a whole: project rules and the CLI contract.
+
+mod cli;
+mod tidy;
