@@ -6,6 +6,8 @@
 use std::io::{BufRead, Write};
 
 use anyhow::Context;
+use bot_core::interpret::classify::classify;
+use bot_core::interpret::{AssessInput, assess};
 use bot_core::number::recognise;
 use bot_core::settings::Settings;
 use clap::{Parser, Subcommand};
@@ -31,6 +33,18 @@ enum Command {
         /// Inputs; standard input is read line by line when none is given.
         inputs: Vec<String>,
     },
+    /// Classify event texts into stages: reads `text` or `text<TAB>lang` lines from stdin.
+    Classify {
+        /// Print `{"stage": "<code>"}` per line instead of `<code><TAB><text>`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Judge one parcel: reads one JSON case from stdin (number, now, events, ...).
+    Assess {
+        /// Print the assessment as JSON instead of its summary.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +64,8 @@ fn run() -> anyhow::Result<()> {
     tracing::debug!(data_dir = %settings.data_dir.display(), database = %settings.database.redacted(), "configuration loaded");
     match cli.command {
         Some(Command::Number { json, inputs }) => number_command(json, inputs),
+        Some(Command::Classify { json }) => classify_command(json),
+        Some(Command::Assess { json }) => assess_command(json),
         None => interactive_numbers(),
     }
 }
@@ -87,6 +103,46 @@ fn print_numbers(out: &mut impl Write, input: &str, json: bool) -> anyhow::Resul
         } else {
             writeln!(out, "{}", recognition.note())?;
         }
+    }
+    Ok(())
+}
+
+fn classify_command(json: bool) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("reading standard input")?;
+        // The optional language after a tab is informative only: the rules read every
+        // language at once.
+        let text = line.split('\t').next().unwrap_or_default();
+        let stage = classify(None, text).without_context(text);
+        if json {
+            writeln!(out, "{}", serde_json::json!({ "stage": stage }))?;
+        } else {
+            let code = stage.map_or("unknown", |s| s.as_code());
+            writeln!(out, "{code}\t{text}")?;
+        }
+    }
+    Ok(())
+}
+
+fn assess_command(json: bool) -> anyhow::Result<()> {
+    let mut input = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut input)
+        .context("reading standard input")?;
+    let case: AssessInput = serde_json::from_str(&input)
+        .context("reading the case: expected JSON with number, now and events")?;
+    let assessment = assess(case);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&assessment).context("encoding JSON")?
+        )?;
+    } else {
+        writeln!(out, "{}", assessment.summary)?;
     }
     Ok(())
 }

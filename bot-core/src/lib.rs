@@ -8,8 +8,13 @@
 //! Layout:
 //! - [`number`]: finding and recognising tracking numbers in pasted text (formats,
 //!   carriers, check digits, typo repair);
+//! - [`interpret`]: events into one timeline, a stage, and judgements (silence,
+//!   authenticity, buyer protection, next step);
+//! - [`messages`]: the message catalogue, keyed by id;
 //! - [`settings`]: typed configuration from `config/default.toml` and `PARCELBOT__*`
 //!   environment variables.
 
+pub mod interpret;
+pub mod messages;
 pub mod number;
 pub mod settings;

@@ -83,3 +83,46 @@ fn number_plain_prints_sentences() {
     let output = parcelbot(&["number", "RB12345678SCN"], "");
     assert!(output.contains("Did you mean RB123456785CN?"), "{output}");
 }
+
+#[test]
+fn classify_json_reads_text_and_optional_language() {
+    let lines = json_lines(&parcelbot(
+        &["classify", "--json"],
+        "Zending is bezorgd\tnl\nOut for delivery\nblah blah\n",
+    ));
+    let stages: Vec<&Value> = lines.iter().map(|l| &l["stage"]).collect();
+    assert_eq!(
+        stages,
+        [
+            &Value::from("delivered"),
+            &Value::from("out_for_delivery"),
+            &Value::Null
+        ]
+    );
+}
+
+#[test]
+fn assess_json_has_the_contract_fields() {
+    let case = r#"{"number": "RB123456785CN", "now": "2026-09-20T00:00:00Z", "protection_ends": "2026-09-24T00:00:00Z",
+        "events": [{"time": "2026-09-05 10:00:00", "text": "Handed over to airline", "code": "LH_HO_IN_SUCCESS", "source": "cainiao"}]}"#;
+    let case = case.replace("2026-09-05 10:00:00", "2026-09-05T10:00:00+08:00");
+    let lines = json_lines(&parcelbot(&["assess", "--json"], &case));
+    let result = &lines[0];
+    assert_eq!(result["stage"], "line_haul");
+    assert_eq!(result["silence"]["verdict"], "normal");
+    assert_eq!(result["silence"]["days"], 14.9);
+    assert_eq!(result["authenticity"]["verdict"], "genuine");
+    assert_eq!(result["protection"]["urgency"], "soon");
+    assert_eq!(result["protection"]["days_left"], 4.0);
+    assert!(result["handoff"].as_array().is_some_and(Vec::is_empty));
+    assert!(
+        result["last_event_at"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2026-09-05T02:00:00"))
+    );
+    assert!(
+        result["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("international"))
+    );
+}

@@ -1,3 +1,4 @@
 //! Integration tests of `bot-core` through its public API.
 
+mod interpret;
 mod numbers;

@@ -1,0 +1,334 @@
+//! Judgements a buyer can act on: whether the silence is normal, whether the number looks
+//! genuine, how urgent buyer protection is, and the next step. Thresholds follow
+//! `domain.md`'s table of normal pauses.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::place;
+use super::{Stage, StageGroup, Timeline};
+use crate::number::{Outcome, Recognition, Service};
+
+/// Whether a silence is normal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SilenceVerdict {
+    /// Normal at this stage.
+    Normal,
+    /// Longer than usual; keep an eye on it.
+    Watch,
+    /// Too long: time to do something.
+    Act,
+}
+
+/// A silence, counted.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Silence {
+    /// The verdict.
+    pub verdict: SilenceVerdict,
+    /// Days since the last event (or since shipment when there is none).
+    pub days: f64,
+    /// Up to this many days is normal.
+    pub normal_days: f64,
+    /// Past this many days it is time to act.
+    pub act_days: f64,
+    /// Whether the limits are those of an untracked service.
+    pub untracked: bool,
+}
+
+/// `(normal up to, act after)` in days for a stage (`None`: no event yet).
+pub fn silence_limits(stage: Option<Stage>) -> (f64, f64) {
+    match stage.map(Stage::group) {
+        None | Some(StageGroup::Label) => (5.0, 7.0),
+        Some(StageGroup::Origin) => (10.0, 14.0),
+        Some(StageGroup::InTransit) => (20.0, 25.0),
+        Some(StageGroup::Destination) => (7.0, 10.0),
+        Some(StageGroup::Held) => (3.0, 7.0),
+        Some(StageGroup::LastMile) if stage == Some(Stage::OutForDelivery) => (2.0, 4.0),
+        Some(StageGroup::LastMile) => (7.0, 10.0),
+        Some(StageGroup::AwaitingBuyer) => (3.0, 7.0),
+        Some(StageGroup::Delivered) => (f64::INFINITY, f64::INFINITY),
+        Some(StageGroup::Returning | StageGroup::Exception) => (0.0, 0.0),
+    }
+}
+
+/// Silence limits for a service that is not tracked abroad, once it has left the
+/// origin's scans: weeks of silence until it arrives are normal.
+const UNTRACKED_LIMITS: (f64, f64) = (40.0, 60.0);
+
+fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    let days = (to - from).num_seconds() as f64 / 86_400.0;
+    (days * 10.0).round() / 10.0
+}
+
+/// Judges the current silence. `since` is the last event, or the shipment (or order)
+/// date when there is no event; `None` when none of them is known.
+pub fn silence(
+    stage: Option<Stage>,
+    since: Option<DateTime<Utc>>,
+    untracked: bool,
+    now: DateTime<Utc>,
+) -> Option<Silence> {
+    let since = since?;
+    let days = days_between(since, now).max(0.0);
+    let untracked = untracked && stage.is_none_or(|s| s < Stage::ArrivedDestination);
+    let (normal_days, act_days) = if untracked {
+        UNTRACKED_LIMITS
+    } else {
+        silence_limits(stage)
+    };
+    let verdict = if matches!(stage, Some(Stage::Returning | Stage::Exception)) {
+        SilenceVerdict::Act
+    } else if days <= normal_days {
+        SilenceVerdict::Normal
+    } else if days < act_days {
+        SilenceVerdict::Watch
+    } else {
+        SilenceVerdict::Act
+    };
+    Some(Silence {
+        verdict,
+        days,
+        normal_days,
+        act_days,
+        untracked,
+    })
+}
+
+/// Whether the number looks genuine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthenticityVerdict {
+    /// Moving and consistent.
+    Genuine,
+    /// No events, still inside the normal first-scan window.
+    NotScannedYet,
+    /// The number fails its format or check digit.
+    Typo,
+    /// A service that is not tracked abroad.
+    UntrackedService,
+    /// No events well past the first-scan window, or stuck with no explanation.
+    Suspicious,
+    /// Delivered before the order or shipment, or somewhere else.
+    NotYours,
+}
+
+impl AuthenticityVerdict {
+    /// The code of the CLI contract.
+    pub fn as_code(self) -> &'static str {
+        match self {
+            AuthenticityVerdict::Genuine => "genuine",
+            AuthenticityVerdict::NotScannedYet => "not_scanned_yet",
+            AuthenticityVerdict::Typo => "typo",
+            AuthenticityVerdict::UntrackedService => "untracked_service",
+            AuthenticityVerdict::Suspicious => "suspicious",
+            AuthenticityVerdict::NotYours => "not_yours",
+        }
+    }
+}
+
+/// A verdict with its reason codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Authenticity {
+    /// The verdict.
+    pub verdict: AuthenticityVerdict,
+    /// Why, as stable codes (`check_digit_bad`, `delivered_before_order`, ...).
+    pub reasons: Vec<String>,
+}
+
+/// What the buyer told us about the order.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFacts {
+    /// When the order was placed.
+    pub ordered_at: Option<DateTime<Utc>>,
+    /// When the seller says it shipped.
+    pub shipped_at: Option<DateTime<Utc>>,
+    /// Destination country (ISO code).
+    pub country: Option<String>,
+    /// Destination city.
+    pub city: Option<String>,
+    /// When buyer protection ends.
+    pub protection_ends: Option<DateTime<Utc>>,
+}
+
+/// Judges whether the number is genuine from its recognition, timeline and the order.
+pub fn authenticity(
+    recognition: &Recognition,
+    timeline: &Timeline,
+    silence: Option<&Silence>,
+    order: &OrderFacts,
+) -> Authenticity {
+    let verdict = |verdict, reasons: &[&str]| Authenticity {
+        verdict,
+        reasons: reasons.iter().map(|r| (*r).to_owned()).collect(),
+    };
+    match recognition.outcome {
+        Outcome::Invalid => {
+            let reason = match recognition.best().and_then(|c| c.problem.clone()) {
+                Some(crate::number::Problem::UnknownCountry(_)) => "unknown_country_code",
+                _ => "check_digit_bad",
+            };
+            return verdict(AuthenticityVerdict::Typo, &[reason]);
+        }
+        Outcome::OrderNumber => return verdict(AuthenticityVerdict::Typo, &["order_number"]),
+        Outcome::Unknown(_) => return verdict(AuthenticityVerdict::Typo, &["unknown_format"]),
+        Outcome::Recognised | Outcome::Uncertain => {}
+    }
+    // Delivered before the order or the shipment, or somewhere else: another buyer's number.
+    let mut not_yours = Vec::new();
+    let earliest_allowed = order.ordered_at.or(order.shipped_at);
+    if let (Some(first), Some(earliest)) = (timeline.events.first(), earliest_allowed) {
+        // A day of slack for clocks and time zones.
+        if first.at < earliest - chrono::Duration::days(1) && timeline.stage() == Some(Stage::Delivered) {
+            not_yours.push("delivered_before_order");
+        } else if first.at < earliest - chrono::Duration::days(3) {
+            not_yours.push("events_before_order");
+        }
+    }
+    let delivered_at = timeline
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.stage == Some(Stage::Delivered))
+        .and_then(|delivered| delivered.event.location.as_deref())
+        .filter(|location| !location.trim().is_empty());
+    if let Some(location) = delivered_at {
+        let other_country = order
+            .country
+            .as_deref()
+            .zip(place::country_of(location))
+            .is_some_and(|(wanted, seen)| !wanted.eq_ignore_ascii_case(seen));
+        let other_city = order
+            .city
+            .as_deref()
+            .is_some_and(|city| place::same_city(location, city) == Some(false));
+        if other_country {
+            not_yours.push("delivered_in_other_country");
+        } else if other_city {
+            not_yours.push("delivered_in_other_city");
+        }
+    }
+    if !not_yours.is_empty() {
+        return verdict(AuthenticityVerdict::NotYours, &not_yours);
+    }
+    let untracked = recognition
+        .best()
+        .and_then(|c| c.service)
+        .is_some_and(|s| !s.is_tracked_abroad());
+    let acting = silence.is_some_and(|s| s.verdict == SilenceVerdict::Act);
+    match timeline.stage() {
+        None | Some(Stage::InfoReceived) if untracked && timeline.events.is_empty() => verdict(
+            AuthenticityVerdict::UntrackedService,
+            &["untracked_service", "no_events"],
+        ),
+        None | Some(Stage::InfoReceived) => {
+            let reason = if timeline.events.is_empty() {
+                "no_events"
+            } else {
+                "label_only"
+            };
+            if acting {
+                verdict(
+                    AuthenticityVerdict::Suspicious,
+                    &[reason, "past_first_scan_window"],
+                )
+            } else {
+                verdict(
+                    AuthenticityVerdict::NotScannedYet,
+                    &[reason, "within_first_scan_window"],
+                )
+            }
+        }
+        Some(stage) if untracked && stage < Stage::ArrivedDestination => {
+            verdict(AuthenticityVerdict::UntrackedService, &["untracked_service"])
+        }
+        Some(
+            Stage::CustomsHeld
+            | Stage::PickupAvailable
+            | Stage::DeliveryFailed
+            | Stage::Delivered
+            | Stage::Returning
+            | Stage::Exception,
+        ) => verdict(AuthenticityVerdict::Genuine, &["moving", "consistent"]),
+        Some(_) if acting => verdict(AuthenticityVerdict::Suspicious, &["stuck_past_act_limit"]),
+        Some(_) => verdict(AuthenticityVerdict::Genuine, &["moving", "consistent"]),
+    }
+}
+
+/// How urgent buyer protection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    /// No deadline known, far away, or the parcel is delivered.
+    None,
+    /// Seven days or fewer.
+    Soon,
+    /// Two days or fewer.
+    Urgent,
+    /// Already over.
+    Expired,
+}
+
+/// Buyer protection: days left and urgency.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Protection {
+    /// Days until protection ends (negative once over), `None` when unknown.
+    pub days_left: Option<f64>,
+    /// How urgent it is.
+    pub urgency: Urgency,
+}
+
+/// Judges buyer protection.
+pub fn protection(ends: Option<DateTime<Utc>>, stage: Option<Stage>, now: DateTime<Utc>) -> Protection {
+    let days_left = ends.map(|ends| days_between(now, ends));
+    let urgency = match days_left {
+        _ if stage == Some(Stage::Delivered) => Urgency::None,
+        None => Urgency::None,
+        Some(days) if days < 0.0 => Urgency::Expired,
+        Some(days) if days <= 2.0 => Urgency::Urgent,
+        Some(days) if days <= 7.0 => Urgency::Soon,
+        Some(_) => Urgency::None,
+    };
+    Protection { days_left, urgency }
+}
+
+/// The message id of the next step.
+pub fn next_step(
+    stage: Option<Stage>,
+    silence: Option<&Silence>,
+    authenticity: &Authenticity,
+    protection: &Protection,
+) -> &'static str {
+    match authenticity.verdict {
+        AuthenticityVerdict::Typo => return "next.fix_number",
+        AuthenticityVerdict::NotYours => return "next.keep_evidence",
+        _ => {}
+    }
+    if stage == Some(Stage::Delivered) {
+        return "next.check_mailbox";
+    }
+    match protection.urgency {
+        Urgency::Urgent | Urgency::Expired => return "next.open_dispute",
+        Urgency::Soon => return "next.extend_or_dispute",
+        Urgency::None => {}
+    }
+    match stage {
+        Some(Stage::CustomsHeld) => return "next.pay_duties",
+        Some(Stage::PickupAvailable | Stage::DeliveryFailed) => return "next.collect",
+        Some(Stage::Returning | Stage::Exception) => return "next.message_seller",
+        _ => {}
+    }
+    match (authenticity.verdict, silence.map(|s| s.verdict)) {
+        (AuthenticityVerdict::NotScannedYet, _) => "next.wait_first_scan",
+        (AuthenticityVerdict::Suspicious, _) | (_, Some(SilenceVerdict::Act)) => "next.message_seller",
+        _ => "next.wait_until",
+    }
+}
+
+/// Whether a number's service is tracked only in the origin country.
+pub fn is_untracked(recognition: &Recognition) -> bool {
+    recognition
+        .best()
+        .and_then(|c| c.service)
+        .is_some_and(|service: Service| !service.is_tracked_abroad())
+}
