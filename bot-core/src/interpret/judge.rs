@@ -211,10 +211,7 @@ pub fn authenticity(
     if !not_yours.is_empty() {
         return verdict(AuthenticityVerdict::NotYours, &not_yours);
     }
-    let untracked = recognition
-        .best()
-        .and_then(|c| c.service)
-        .is_some_and(|s| !s.is_tracked_abroad());
+    let untracked = is_untracked(recognition);
     let acting = silence.is_some_and(|s| s.verdict == SilenceVerdict::Act);
     match timeline.stage() {
         None | Some(Stage::InfoReceived) if untracked && timeline.events.is_empty() => verdict(
