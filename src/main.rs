@@ -6,10 +6,13 @@
 use std::io::{BufRead, Write};
 
 use anyhow::Context;
+use bot_core::clock::{Clock, SystemClock};
 use bot_core::interpret::classify::classify;
 use bot_core::interpret::{AssessInput, assess};
-use bot_core::number::recognise;
+use bot_core::number::{TrackingNumber, TrackingNumberError, recognise};
+use bot_core::provider::Providers;
 use bot_core::settings::Settings;
+use bot_core::track::track_once;
 use clap::{Parser, Subcommand};
 
 /// A chat bot that follows AliExpress parcels.
@@ -45,6 +48,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Track one number now: ask the configured providers, follow a handoff, judge it.
+    ///
+    /// Prints the same assessment as `assess`; exits non-zero when no provider could be
+    /// reached.
+    Track {
+        /// Print the assessment as JSON (the shape `assess --json` prints).
+        #[arg(long)]
+        json: bool,
+        /// The tracking number.
+        number: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +80,7 @@ fn run() -> anyhow::Result<()> {
         Some(Command::Number { json, inputs }) => number_command(json, inputs),
         Some(Command::Classify { json }) => classify_command(json),
         Some(Command::Assess { json }) => assess_command(json),
+        Some(Command::Track { json, number }) => track_command(&settings, json, &number),
         None => interactive_numbers(),
     }
 }
@@ -143,6 +158,46 @@ fn assess_command(json: bool) -> anyhow::Result<()> {
         )?;
     } else {
         writeln!(out, "{}", assessment.summary)?;
+    }
+    Ok(())
+}
+
+fn track_command(settings: &Settings, json: bool, input: &str) -> anyhow::Result<()> {
+    let number = TrackingNumber::parse(input).map_err(|error| match error {
+        TrackingNumberError::Invalid { number, suggestions } if !suggestions.is_empty() => anyhow::anyhow!(
+            "{number} does not pass its check digit; did you mean {}?",
+            suggestions.join(" or ")
+        ),
+        other => anyhow::anyhow!("{input:?}: {other}"),
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let clock = SystemClock;
+    let providers = Providers::from_settings(&settings.providers, clock).context("setting up providers")?;
+    tracing::info!(providers = ?providers.names(), "tracking");
+    let report = runtime
+        .block_on(track_once(&providers, &number, clock.now()))
+        .context("tracking failed")?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&report.assessment).context("encoding JSON")?
+        )?;
+    } else {
+        writeln!(out, "{}", report.assessment.summary)?;
+        for source in report.sources() {
+            let detail = match (&source.error, source.events) {
+                (Some(error), _) => format!("error: {error}"),
+                (None, 0) => source.outcome.replace('_', " "),
+                (None, events) => format!("{} ({events} events)", source.outcome),
+            };
+            writeln!(out, "  {} via {}: {detail}", source.number, source.provider)?;
+        }
     }
     Ok(())
 }

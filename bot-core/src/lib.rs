@@ -6,15 +6,22 @@
 //! the core, so this crate never depends on a chat library.
 //!
 //! Layout:
+//! - [`clock`]: the time the core runs in (system or simulated);
 //! - [`number`]: finding and recognising tracking numbers in pasted text (formats,
 //!   carriers, check digits, typo repair);
 //! - [`interpret`]: events into one timeline, a stage, and judgements (silence,
 //!   authenticity, buyer protection, next step);
+//! - [`provider`]: tracking sources behind one port (Cainiao, 17TRACK, Ship24, the
+//!   simulated carrier), routing, rate limits, retries and circuit breakers;
+//! - [`track`]: one-shot tracking: fetch a number (and its handoffs) and judge it;
 //! - [`messages`]: the message catalogue, keyed by id;
 //! - [`settings`]: typed configuration from `config/default.toml` and `PARCELBOT__*`
 //!   environment variables.
 
+pub mod clock;
 pub mod interpret;
 pub mod messages;
 pub mod number;
+pub mod provider;
 pub mod settings;
+pub mod track;

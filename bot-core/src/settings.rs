@@ -6,7 +6,9 @@
 //! problem becomes one [`SettingsError`] that names the key.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// The defaults, documented key by key.
@@ -23,6 +25,54 @@ pub struct RawSettings {
     pub data_dir: String,
     /// Database section.
     pub database: RawDatabase,
+    /// Tracking providers.
+    pub providers: RawProviders,
+}
+
+/// The `[providers]` section as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProviders {
+    /// Provider names in priority order; empty for automatic choice.
+    pub enabled: Vec<String>,
+    /// Seconds allowed for one request.
+    pub timeout_seconds: f64,
+    /// Retries of a transient failure.
+    pub max_retries: u32,
+    /// Cainiao.
+    pub cainiao: RawCainiao,
+    /// 17TRACK.
+    pub seventeen_track: RawKeyedProvider,
+    /// Ship24.
+    pub ship24: RawKeyedProvider,
+}
+
+/// The `[providers.cainiao]` section as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCainiao {
+    /// Scheme and host.
+    pub base_url: String,
+    /// Numbers per request.
+    pub batch_size: usize,
+    /// Requests per second at most.
+    pub requests_per_second: f64,
+    /// Minutes between two requests about one number.
+    pub per_number_interval_minutes: i64,
+}
+
+/// A keyed provider's section as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyedProvider {
+    /// Scheme and host.
+    pub base_url: String,
+    /// The account key; empty when not configured.
+    pub api_key: SecretString,
+    /// Numbers per batch.
+    pub batch_size: usize,
+    /// Requests per second at most.
+    pub requests_per_second: f64,
 }
 
 /// The `[database]` section as written.
@@ -34,12 +84,118 @@ pub struct RawDatabase {
 }
 
 /// Validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Directory for the bot's own files.
     pub data_dir: PathBuf,
     /// Where the data lives.
     pub database: DatabaseUrl,
+    /// Tracking providers.
+    pub providers: ProviderSettings,
+}
+
+/// A provider the configuration can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderName {
+    /// Cainiao's keyless global endpoint.
+    Cainiao,
+    /// 17TRACK (needs a key).
+    SeventeenTrack,
+    /// Ship24 (needs a key).
+    Ship24,
+    /// The simulated carrier.
+    Sim,
+}
+
+impl ProviderName {
+    /// Every name, as written in the configuration.
+    pub const ALL: [(&'static str, ProviderName); 4] = [
+        ("cainiao", ProviderName::Cainiao),
+        ("seventeen_track", ProviderName::SeventeenTrack),
+        ("ship24", ProviderName::Ship24),
+        ("sim", ProviderName::Sim),
+    ];
+
+    /// Reads a configured name (case and surrounding blanks ignored; `17track` is
+    /// accepted for `seventeen_track`).
+    pub fn parse(name: &str) -> Option<ProviderName> {
+        let name = name.trim().to_ascii_lowercase();
+        let name = if name == "17track" {
+            "seventeen_track".to_owned()
+        } else {
+            name
+        };
+        ProviderName::ALL
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, provider)| *provider)
+    }
+}
+
+/// Validated provider configuration.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    /// The providers listed in `providers.enabled`, in order; empty for the automatic
+    /// choice (see [`ProviderSettings::active`]).
+    pub enabled: Vec<ProviderName>,
+    /// Time allowed for one request.
+    pub timeout: Duration,
+    /// Retries of a transient failure.
+    pub max_retries: u32,
+    /// Cainiao.
+    pub cainiao: CainiaoSettings,
+    /// 17TRACK.
+    pub seventeen_track: KeyedProviderSettings,
+    /// Ship24.
+    pub ship24: KeyedProviderSettings,
+}
+
+impl ProviderSettings {
+    /// The providers to build, in priority order: the enabled list when one is given;
+    /// otherwise every keyed aggregator that has a key, and the simulated carrier when
+    /// none has. Cainiao's unofficial endpoint is only used when listed.
+    pub fn active(&self) -> Vec<ProviderName> {
+        if !self.enabled.is_empty() {
+            return self.enabled.clone();
+        }
+        let mut active = Vec::new();
+        if self.seventeen_track.api_key.is_some() {
+            active.push(ProviderName::SeventeenTrack);
+        }
+        if self.ship24.api_key.is_some() {
+            active.push(ProviderName::Ship24);
+        }
+        if active.is_empty() {
+            active.push(ProviderName::Sim);
+        }
+        active
+    }
+}
+
+/// Validated Cainiao configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CainiaoSettings {
+    /// Scheme and host (no trailing slash).
+    pub base_url: String,
+    /// Numbers per request.
+    pub batch_size: usize,
+    /// Requests per second at most.
+    pub requests_per_second: f64,
+    /// A number is asked at most once per this interval.
+    pub per_number_interval: chrono::Duration,
+}
+
+/// Validated configuration of a keyed provider.
+#[derive(Debug, Clone)]
+pub struct KeyedProviderSettings {
+    /// Scheme and host (no trailing slash).
+    pub base_url: String,
+    /// The account key; `None` when not configured (the provider is then not used).
+    pub api_key: Option<SecretString>,
+    /// Numbers per batch.
+    pub batch_size: usize,
+    /// Requests per second at most.
+    pub requests_per_second: f64,
 }
 
 /// A database location the bot can open.
@@ -160,8 +316,127 @@ impl Settings {
                     .to_owned(),
             });
         };
-        Ok(Settings { data_dir, database })
+        let providers = validate_providers(raw.providers)?;
+        Ok(Settings {
+            data_dir,
+            database,
+            providers,
+        })
     }
+}
+
+fn invalid(key: &'static str, problem: &str) -> SettingsError {
+    SettingsError::Invalid {
+        key,
+        problem: problem.to_owned(),
+    }
+}
+
+fn validate_providers(raw: RawProviders) -> Result<ProviderSettings, SettingsError> {
+    let mut enabled = Vec::new();
+    for name in raw.enabled.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let provider = ProviderName::parse(name).ok_or_else(|| SettingsError::Invalid {
+            key: "providers.enabled",
+            problem: format!("unknown provider `{name}` (known: cainiao, seventeen_track, ship24, sim)"),
+        })?;
+        if !enabled.contains(&provider) {
+            enabled.push(provider);
+        }
+    }
+    if !(raw.timeout_seconds.is_finite() && raw.timeout_seconds > 0.0 && raw.timeout_seconds <= 300.0) {
+        return Err(invalid(
+            "providers.timeout_seconds",
+            "must be between 0 and 300 seconds",
+        ));
+    }
+    if raw.max_retries > 10 {
+        return Err(invalid("providers.max_retries", "must be at most 10"));
+    }
+    let cainiao = CainiaoSettings {
+        base_url: base_url("providers.cainiao.base_url", &raw.cainiao.base_url)?,
+        batch_size: batch("providers.cainiao.batch_size", raw.cainiao.batch_size, 50)?,
+        requests_per_second: rate(
+            "providers.cainiao.requests_per_second",
+            raw.cainiao.requests_per_second,
+        )?,
+        per_number_interval: if raw.cainiao.per_number_interval_minutes >= 0 {
+            chrono::Duration::minutes(raw.cainiao.per_number_interval_minutes)
+        } else {
+            return Err(invalid(
+                "providers.cainiao.per_number_interval_minutes",
+                "must not be negative",
+            ));
+        },
+    };
+    let seventeen_track = KeyedProviderSettings {
+        base_url: base_url(
+            "providers.seventeen_track.base_url",
+            &raw.seventeen_track.base_url,
+        )?,
+        api_key: key(raw.seventeen_track.api_key),
+        batch_size: batch(
+            "providers.seventeen_track.batch_size",
+            raw.seventeen_track.batch_size,
+            40,
+        )?,
+        requests_per_second: rate(
+            "providers.seventeen_track.requests_per_second",
+            raw.seventeen_track.requests_per_second,
+        )?,
+    };
+    let ship24 = KeyedProviderSettings {
+        base_url: base_url("providers.ship24.base_url", &raw.ship24.base_url)?,
+        api_key: key(raw.ship24.api_key),
+        batch_size: batch("providers.ship24.batch_size", raw.ship24.batch_size, 100)?,
+        requests_per_second: rate(
+            "providers.ship24.requests_per_second",
+            raw.ship24.requests_per_second,
+        )?,
+    };
+    Ok(ProviderSettings {
+        enabled,
+        timeout: Duration::from_secs_f64(raw.timeout_seconds),
+        max_retries: raw.max_retries,
+        cainiao,
+        seventeen_track,
+        ship24,
+    })
+}
+
+fn base_url(key: &'static str, value: &str) -> Result<String, SettingsError> {
+    let value = value.trim().trim_end_matches('/');
+    let host = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .unwrap_or_default();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(invalid(key, "must be an http:// or https:// URL"));
+    }
+    Ok(value.to_owned())
+}
+
+fn batch(key: &'static str, value: usize, max: usize) -> Result<usize, SettingsError> {
+    if (1..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(SettingsError::Invalid {
+            key,
+            problem: format!("must be between 1 and {max}"),
+        })
+    }
+}
+
+fn rate(key: &'static str, value: f64) -> Result<f64, SettingsError> {
+    if value.is_finite() && value > 0.0 && value <= 1000.0 {
+        Ok(value)
+    } else {
+        Err(invalid(key, "must be a number of requests per second above 0"))
+    }
+}
+
+fn key(value: SecretString) -> Option<SecretString> {
+    let trimmed = value.expose_secret().trim();
+    (!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_owned()))
 }
 
 #[cfg(test)]

@@ -126,3 +126,109 @@ fn assess_json_has_the_contract_fields() {
             .is_some_and(|s| s.contains("international"))
     );
 }
+
+/// Runs `parcelbot` with extra environment and no stdin; returns (success, stdout, stderr).
+fn parcelbot_env(args: &[&str], vars: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parcelbot"));
+    command.args(args).env_remove("PARCELBOT_CONFIG");
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("PARCELBOT__")) {
+        command.env_remove(name);
+    }
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let output = command.stdin(Stdio::null()).output().expect("parcelbot runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn track_uses_the_simulated_carrier_when_nothing_is_configured() {
+    let (ok, stdout, stderr) = parcelbot_env(&["track", "--json", "RB123456785CN"], &[]);
+    assert!(ok, "{stderr}");
+    let assessment: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(
+        assessment["stage"], "export",
+        "two days into a simulated journey: {assessment}"
+    );
+    assert_eq!(assessment["silence"]["verdict"], "normal");
+    assert!(assessment["summary"].as_str().is_some_and(|s| !s.is_empty()));
+    for key in [
+        "last_event_at",
+        "authenticity",
+        "protection",
+        "handoff",
+        "next_step",
+    ] {
+        assert!(assessment.get(key).is_some(), "{key} missing: {assessment}");
+    }
+    let (ok, stdout, _) = parcelbot_env(&["track", "RB123456785CN"], &[]);
+    assert!(ok);
+    assert!(stdout.contains("via sim: found"), "{stdout}");
+}
+
+#[test]
+fn track_refuses_bad_numbers_and_says_why() {
+    let (ok, _, stderr) = parcelbot_env(&["track", "RB123456786CN"], &[]);
+    assert!(!ok);
+    assert!(stderr.contains("did you mean"), "{stderr}");
+    let (ok, _, stderr) = parcelbot_env(&["track", "8199123412341234"], &[]);
+    assert!(!ok);
+    assert!(stderr.contains("order number"), "{stderr}");
+}
+
+#[tokio::test]
+async fn track_against_a_fake_cainiao_and_when_it_is_down() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/global/detail.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            include_bytes!("../../bot-core/tests/fixtures/cainiao/found.json").to_vec(),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        parcelbot_env(
+            &["track", "--json", "AP00839790702074"],
+            &[
+                ("PARCELBOT__PROVIDERS__ENABLED", "cainiao"),
+                ("PARCELBOT__PROVIDERS__CAINIAO__BASE_URL", uri.as_str()),
+            ],
+        )
+    })
+    .await
+    .expect("joined");
+    assert!(ok, "{stderr}");
+    let assessment: Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(assessment["stage"], "handed_to_last_mile");
+    assert_eq!(assessment["handoff"][0]["number"], "3SCNLA12345678");
+
+    let down = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&down)
+        .await;
+    let uri = down.uri();
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        parcelbot_env(
+            &["track", "AP00839790702074"],
+            &[
+                ("PARCELBOT__PROVIDERS__ENABLED", "cainiao"),
+                ("PARCELBOT__PROVIDERS__CAINIAO__BASE_URL", uri.as_str()),
+                ("PARCELBOT__PROVIDERS__MAX_RETRIES", "0"),
+            ],
+        )
+    })
+    .await
+    .expect("joined");
+    assert!(!ok, "no provider reachable is a failure: {stdout}");
+    assert!(stderr.contains("no provider could be reached"), "{stderr}");
+    assert!(stdout.is_empty(), "no verdict without data: {stdout}");
+}

@@ -52,6 +52,9 @@ pub struct AssessInput {
     /// The events, from any sources.
     #[serde(default)]
     pub events: Vec<Event>,
+    /// Other numbers the sources say the parcel travels under.
+    #[serde(default)]
+    pub linked_numbers: Vec<crate::provider::LinkedNumber>,
 }
 
 /// Where the buyer lives.
@@ -115,7 +118,11 @@ pub fn assess(input: AssessInput) -> Assessment {
         .normalized
         .clone()
         .unwrap_or_else(|| input.number.clone());
-    let timeline = merge(input.events, &[own.as_str()]);
+    let mut timeline = merge(input.events, &[own.as_str()]);
+    let linked_at = timeline.last_event_at().unwrap_or(now);
+    for linked in input.linked_numbers {
+        timeline.link(&linked.number, linked.carrier, &[own.as_str()], linked_at);
+    }
     let order = OrderFacts {
         ordered_at: input.ordered_at.map(|t| t.with_timezone(&Utc)),
         shipped_at: input.shipped_at.map(|t| t.with_timezone(&Utc)),

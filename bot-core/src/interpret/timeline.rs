@@ -59,6 +59,31 @@ impl Timeline {
         self.events.last().map(|event| event.at)
     }
 
+    /// Records a number a source says the parcel also travels under (Cainiao's
+    /// `copyRealMailNo`, 17TRACK's `misc_info.local_number`, ...), unless it is one of
+    /// `own_numbers` or already known; a known handoff without a carrier gets this one.
+    pub fn link(&mut self, number: &str, carrier: Option<String>, own_numbers: &[&str], at: DateTime<Utc>) {
+        let number = crate::number::normalize::compact(number);
+        if number.is_empty()
+            || own_numbers
+                .iter()
+                .any(|own| crate::number::normalize::compact(own) == number)
+        {
+            return;
+        }
+        match self.handoffs.iter_mut().find(|h| h.number == number) {
+            Some(known) => {
+                if known.carrier.is_none() {
+                    known.carrier = carrier;
+                }
+            }
+            None => {
+                let carrier = carrier.or_else(|| carrier_of(&number));
+                self.handoffs.push(Handoff { number, carrier, at });
+            }
+        }
+    }
+
     /// Whether any event shows that the parcel left the origin country.
     pub fn has_left_origin(&self) -> bool {
         self.events

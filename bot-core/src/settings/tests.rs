@@ -42,3 +42,95 @@ fn a_bad_value_names_its_key() {
     let error = Settings::load_from(None, env(&[("PARCELBOT__NO_SUCH_KEY", "1")])).expect_err("unknown key");
     assert!(error.to_string().contains("no_such_key"), "{error}");
 }
+
+#[test]
+fn providers_default_to_the_simulated_carrier() {
+    let settings = Settings::load_from(None, env(&[])).expect("defaults load");
+    let providers = &settings.providers;
+    assert!(providers.enabled.is_empty());
+    assert_eq!(providers.active(), vec![ProviderName::Sim]);
+    assert_eq!(providers.cainiao.base_url, "https://global.cainiao.com");
+    assert_eq!(providers.cainiao.batch_size, 10);
+    assert_eq!(
+        providers.cainiao.per_number_interval,
+        chrono::Duration::minutes(15)
+    );
+    assert_eq!(providers.seventeen_track.base_url, "https://api.17track.net");
+    assert_eq!(providers.seventeen_track.batch_size, 40);
+    assert_eq!(providers.ship24.base_url, "https://api.ship24.com");
+    assert!(providers.seventeen_track.api_key.is_none() && providers.ship24.api_key.is_none());
+}
+
+#[test]
+fn providers_are_configured_from_the_environment() {
+    let settings = Settings::load_from(
+        None,
+        env(&[
+            ("PARCELBOT__PROVIDERS__ENABLED", "cainiao, ship24,sim"),
+            ("PARCELBOT__PROVIDERS__CAINIAO__BASE_URL", "http://127.0.0.1:9/"),
+            ("PARCELBOT__PROVIDERS__SHIP24__API_KEY", "12345"),
+            (
+                "PARCELBOT__PROVIDERS__SEVENTEEN_TRACK__BASE_URL",
+                "http://127.0.0.1:10",
+            ),
+        ]),
+    )
+    .expect("loads");
+    let providers = &settings.providers;
+    assert_eq!(
+        providers.active(),
+        vec![ProviderName::Cainiao, ProviderName::Ship24, ProviderName::Sim]
+    );
+    assert_eq!(providers.cainiao.base_url, "http://127.0.0.1:9");
+    assert_eq!(providers.seventeen_track.base_url, "http://127.0.0.1:10");
+    assert_eq!(
+        providers
+            .ship24
+            .api_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_owned()),
+        Some("12345".to_owned()),
+        "a numeric key stays a string"
+    );
+    assert!(
+        !format!("{settings:?}").contains("12345"),
+        "keys never reach Debug output"
+    );
+
+    let automatic =
+        Settings::load_from(None, env(&[("PARCELBOT__PROVIDERS__SHIP24__API_KEY", "k")])).expect("loads");
+    assert_eq!(
+        automatic.providers.active(),
+        vec![ProviderName::Ship24],
+        "a key enables its provider"
+    );
+}
+
+#[test]
+fn bad_provider_settings_name_their_key() {
+    for (name, value, key) in [
+        (
+            "PARCELBOT__PROVIDERS__ENABLED",
+            "cainiao,fedex",
+            "providers.enabled",
+        ),
+        (
+            "PARCELBOT__PROVIDERS__CAINIAO__BASE_URL",
+            "global.cainiao.com",
+            "providers.cainiao.base_url",
+        ),
+        (
+            "PARCELBOT__PROVIDERS__SEVENTEEN_TRACK__BATCH_SIZE",
+            "41",
+            "providers.seventeen_track.batch_size",
+        ),
+        (
+            "PARCELBOT__PROVIDERS__TIMEOUT_SECONDS",
+            "0",
+            "providers.timeout_seconds",
+        ),
+    ] {
+        let error = Settings::load_from(None, env(&[(name, value)])).expect_err(name);
+        assert!(error.to_string().contains(key), "{name}={value}: {error}");
+    }
+}

@@ -2,3 +2,5 @@
 
 mod interpret;
 mod numbers;
+mod providers;
+mod sim;

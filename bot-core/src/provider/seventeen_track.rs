@@ -1,0 +1,378 @@
+//! 17TRACK API v2.2 (`POST {base}/track/v2.2/<op>`, header `17token`).
+//!
+//! Registering a number is the charged step, so a number is never registered twice: the
+//! provider first asks `gettrackinfo` (free); only numbers 17TRACK answers with "not
+//! registered" (-18019902) are registered, and this instance remembers what it has
+//! registered so that it does not pay again even if 17TRACK forgets a number. Batches
+//! hold at most 40 numbers.
+//!
+//! Fields relied on (see `providers.md`): `data.accepted[]{number,track_info}`,
+//! `data.rejected[]{number,error{code,message}}`; in `track_info`: `latest_status.status`,
+//! `tracking.providers[]{provider{key,name},events[]{time_iso|time_utc,description,
+//! location,sub_status|stage}}`, `misc_info{local_number,local_provider,weight_kg|
+//! weight_raw}`, `shipping_info.{shipper,recipient}_address.country`,
+//! `time_metrics.estimated_delivery_date{from,to}`. Everything may be missing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use super::guard::Guarded;
+use super::{
+    Eta, FetchResult, KeyedConfig, LinkedNumber, Lookup, ProviderError, Shipment, TrackingProvider, http,
+    json_str, number_in_field,
+};
+use crate::clock::Clock;
+use crate::interpret::Event;
+use crate::interpret::event::parse_time;
+use crate::number::TrackingNumber;
+
+/// The provider's name, also the `source` of its events.
+pub const NAME: &str = "seventeen_track";
+
+/// 17TRACK refuses more than 40 numbers per call.
+pub const MAX_BATCH: usize = 40;
+
+const NOT_REGISTERED: i64 = -18_019_902;
+const ALREADY_REGISTERED: i64 = -18_019_901;
+const CARRIER_NOT_DETECTED: i64 = -18_019_903;
+
+/// How the 17TRACK provider is set up.
+pub type SeventeenTrackConfig = KeyedConfig;
+
+/// The 17TRACK aggregator.
+#[derive(Debug)]
+pub struct SeventeenTrack<C> {
+    config: SeventeenTrackConfig,
+    guarded: Guarded<C>,
+    registered: Mutex<HashSet<String>>,
+}
+
+/// One number's entry in a 17TRACK reply.
+enum Entry {
+    Accepted(Value),
+    Rejected { code: i64, message: String },
+}
+
+impl<C: Clock> SeventeenTrack<C> {
+    /// A 17TRACK source.
+    ///
+    /// # Errors
+    /// [`ProviderError::Transient`] if the HTTP client cannot be built.
+    pub fn new(config: SeventeenTrackConfig, clock: C) -> Result<Self, ProviderError> {
+        Ok(SeventeenTrack {
+            guarded: config.guarded(clock)?,
+            config,
+            registered: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Numbers this instance has registered (and so paid for).
+    pub fn registered(&self) -> Vec<String> {
+        let mut numbers: Vec<String> = self
+            .registered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        numbers.sort();
+        numbers
+    }
+
+    /// Marks numbers as registered earlier (restored from storage), so they are never
+    /// registered again.
+    pub fn remember_registered(&self, numbers: impl IntoIterator<Item = String>) {
+        self.registered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(numbers);
+    }
+
+    async fn call(&self, operation: &str, numbers: &[&str]) -> Result<HashMap<String, Entry>, ProviderError> {
+        let url = format!(
+            "{}/track/v2.2/{operation}",
+            self.config.base_url.trim_end_matches('/')
+        );
+        let body: Vec<Value> = numbers.iter().map(|n| json!({ "number": n })).collect();
+        self.guarded
+            .run(|| async {
+                let request = self
+                    .guarded
+                    .client
+                    .post(&url)
+                    .header("17token", self.config.api_key.expose_secret())
+                    .json(&body);
+                let reply = http::send(request).await?;
+                parse_envelope(&reply.json::<Value>()?)
+            })
+            .await
+    }
+}
+
+/// Splits a reply into per-number entries, or the error of the whole call.
+fn parse_envelope(body: &Value) -> Result<HashMap<String, Entry>, ProviderError> {
+    let code = body.get("code").and_then(Value::as_i64).unwrap_or(0);
+    let data = body.get("data");
+    if code != 0 {
+        let message = data
+            .and_then(|d| d.get("errors"))
+            .and_then(Value::as_array)
+            .and_then(|errors| errors.first())
+            .and_then(|e| e.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        return Err(account_error(code, &message));
+    }
+    let data = data.ok_or_else(|| ProviderError::Transient("the reply has no data".to_owned()))?;
+    let mut entries = HashMap::new();
+    for accepted in data
+        .get("accepted")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(number) = accepted.get("number").and_then(Value::as_str) {
+            entries.insert(
+                number.trim().to_ascii_uppercase(),
+                Entry::Accepted(accepted.clone()),
+            );
+        }
+    }
+    for rejected in data
+        .get("rejected")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(number) = rejected.get("number").and_then(Value::as_str) {
+            let error = rejected.get("error");
+            entries.insert(
+                number.trim().to_ascii_uppercase(),
+                Entry::Rejected {
+                    code: error
+                        .and_then(|e| e.get("code"))
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0),
+                    message: error
+                        .and_then(|e| e.get("message"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                },
+            );
+        }
+    }
+    Ok(entries)
+}
+
+/// The error of a whole call that 17TRACK refused with a non-zero `code`.
+fn account_error(code: i64, message: &str) -> ProviderError {
+    http::account_error(message, format!("17TRACK refused the call (code {code})"))
+}
+
+impl<C: Clock> TrackingProvider for SeventeenTrack<C> {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn serves(&self, _number: &TrackingNumber) -> bool {
+        // An aggregator of over a thousand carriers: it is asked about every number.
+        true
+    }
+
+    fn batch_size(&self) -> usize {
+        self.config.batch_size.clamp(1, MAX_BATCH)
+    }
+
+    async fn fetch(&self, numbers: &[TrackingNumber]) -> Vec<FetchResult> {
+        let asked: Vec<&str> = numbers.iter().map(TrackingNumber::as_str).collect();
+        let info = match self.call("gettrackinfo", &asked).await {
+            Ok(info) => info,
+            Err(error) => return vec![Err(error); numbers.len()],
+        };
+        let mut results: Vec<FetchResult> = Vec::with_capacity(numbers.len());
+        let mut to_register: Vec<&str> = Vec::new();
+        for number in &asked {
+            results.push(match info.get(*number) {
+                Some(Entry::Accepted(entry)) => Ok(parse_track_info(entry.get("track_info"), number)),
+                Some(Entry::Rejected { code, .. }) if *code == NOT_REGISTERED => {
+                    let known = self
+                        .registered
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .contains(*number);
+                    if known {
+                        // Registered (and paid) before, but 17TRACK stopped tracking it:
+                        // registering again would pay twice.
+                        Err(ProviderError::Transient(
+                            "17TRACK no longer tracks this number (registered earlier)".to_owned(),
+                        ))
+                    } else {
+                        to_register.push(number);
+                        Ok(Lookup::Pending)
+                    }
+                }
+                Some(Entry::Rejected { code, message }) => Err(rejection(*code, message)),
+                None => Err(ProviderError::Transient(
+                    "the reply has no entry for this number".to_owned(),
+                )),
+            });
+        }
+        if !to_register.is_empty() {
+            let registration = self.call("register", &to_register).await;
+            for (slot, number) in results.iter_mut().zip(&asked) {
+                if !to_register.contains(number) {
+                    continue;
+                }
+                *slot = match &registration {
+                    Ok(entries) => match entries.get(*number) {
+                        Some(Entry::Accepted(_)) => {
+                            self.remember_registered([(*number).to_owned()]);
+                            Ok(Lookup::Pending)
+                        }
+                        Some(Entry::Rejected { code, .. }) if *code == ALREADY_REGISTERED => {
+                            self.remember_registered([(*number).to_owned()]);
+                            Ok(Lookup::Pending)
+                        }
+                        Some(Entry::Rejected { code, .. }) if *code == CARRIER_NOT_DETECTED => {
+                            Ok(Lookup::Unknown)
+                        }
+                        Some(Entry::Rejected { code, message }) => Err(rejection(*code, message)),
+                        None => Err(ProviderError::Transient(
+                            "the registration reply has no entry for this number".to_owned(),
+                        )),
+                    },
+                    Err(error) => Err(error.clone()),
+                };
+            }
+        }
+        results
+    }
+}
+
+/// A rejection of one number other than "not registered".
+fn rejection(code: i64, message: &str) -> ProviderError {
+    if code == CARRIER_NOT_DETECTED {
+        return ProviderError::Transient("17TRACK cannot tell the carrier yet".to_owned());
+    }
+    match http::account_error(message, format!("17TRACK rejected the number (code {code})")) {
+        // A number-level message about keys or rates is about the number, not the account.
+        ProviderError::QuotaExhausted => ProviderError::QuotaExhausted,
+        _ => ProviderError::Transient(format!("17TRACK rejected the number (code {code})")),
+    }
+}
+
+/// Maps one `track_info` object.
+pub fn parse_track_info(track_info: Option<&Value>, number: &str) -> Lookup {
+    let Some(info) = track_info.filter(|v| v.is_object()) else {
+        return Lookup::Pending;
+    };
+    let misc = info.get("misc_info");
+    let local_number = misc
+        .and_then(|m| json_str(m, "local_number"))
+        .and_then(number_in_field)
+        .filter(|local| local != number);
+    let local_provider = misc
+        .and_then(|m| json_str(m, "local_provider"))
+        .map(str::to_owned);
+    let legs: Vec<&Value> = info
+        .get("tracking")
+        .and_then(|t| t.get("providers"))
+        .and_then(Value::as_array)
+        .map(|legs| legs.iter().collect())
+        .unwrap_or_default();
+    let mut events = Vec::new();
+    for (index, leg) in legs.iter().enumerate() {
+        let leg_name = leg.get("provider").and_then(|p| json_str(p, "name"));
+        // The leg of the local carrier carries the last-mile number; 17TRACK lists the
+        // newest carrier first, so with no name to match the first of several legs is it.
+        let is_local_leg = local_number.is_some()
+            && match (leg_name, local_provider.as_deref()) {
+                (Some(leg_name), Some(local)) => leg_name.eq_ignore_ascii_case(local),
+                _ => index == 0 && legs.len() > 1,
+            };
+        let leg_number = if is_local_leg {
+            local_number.clone().unwrap_or_else(|| number.to_owned())
+        } else {
+            number.to_owned()
+        };
+        for raw in leg.get("events").and_then(Value::as_array).into_iter().flatten() {
+            let time = json_str(raw, "time_iso")
+                .and_then(|t| parse_time(t, None))
+                .or_else(|| json_str(raw, "time_utc").and_then(|t| parse_time(t, Some("UTC"))));
+            let (Some(time), Some(text)) = (time, json_str(raw, "description")) else {
+                continue;
+            };
+            events.push(Event {
+                time,
+                text: text.to_owned(),
+                location: json_str(raw, "location").map(str::to_owned),
+                code: json_str(raw, "sub_status")
+                    .or_else(|| json_str(raw, "stage"))
+                    .map(str::to_owned),
+                source: Some(NAME.to_owned()),
+                number: Some(leg_number.clone()),
+            });
+        }
+    }
+    let status = info
+        .get("latest_status")
+        .and_then(|s| json_str(s, "status"))
+        .unwrap_or_default();
+    if events.is_empty() {
+        return if status.eq_ignore_ascii_case("NotFound") {
+            Lookup::Unknown
+        } else if status.eq_ignore_ascii_case("InfoReceived") {
+            Lookup::NotYetShipped
+        } else {
+            Lookup::Pending
+        };
+    }
+    let shipping = info.get("shipping_info");
+    let country = |side: &str| {
+        shipping
+            .and_then(|s| s.get(side))
+            .and_then(|a| json_str(a, "country"))
+            .map(super::cainiao::country_code)
+    };
+    let estimate = info
+        .get("time_metrics")
+        .and_then(|m| m.get("estimated_delivery_date"));
+    let eta_bound = |key: &str| -> Option<DateTime<Utc>> {
+        estimate
+            .and_then(|e| json_str(e, key))
+            .and_then(|t| parse_time(t, Some("UTC")))
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let eta = Some(Eta {
+        earliest: eta_bound("from"),
+        latest: eta_bound("to"),
+    })
+    .filter(|eta| eta.earliest.is_some() || eta.latest.is_some());
+    let weight_grams = misc.and_then(|m| {
+        let kilograms = m
+            .get("weight_kg")
+            .and_then(|w| w.as_f64().or_else(|| w.as_str()?.trim().parse().ok()))?;
+        (kilograms > 0.0 && kilograms < 1000.0).then(|| (kilograms * 1000.0).round() as u32)
+    });
+    Lookup::Found(Shipment {
+        events,
+        origin_country: country("shipper_address"),
+        destination_country: country("recipient_address"),
+        linked_numbers: local_number
+            .map(|local| {
+                vec![LinkedNumber {
+                    number: local,
+                    carrier: local_provider,
+                }]
+            })
+            .unwrap_or_default(),
+        eta,
+        weight_grams,
+    })
+}

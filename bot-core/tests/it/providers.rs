@@ -1,0 +1,665 @@
+//! The real providers against fake servers on 127.0.0.1 (wiremock) that speak their wire
+//! format: what each reply becomes, that failures are classified and never turn into
+//! "not found", that 17TRACK never registers a number twice, that Cainiao's circuit
+//! breaker and per-number budget hold, and that routing asks the right sources.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bot_core::clock::SimulatedClock;
+use bot_core::interpret::Stage;
+use bot_core::number::TrackingNumber;
+use bot_core::provider::cainiao::{Cainiao, CainiaoConfig};
+use bot_core::provider::guard::RetryPolicy;
+use bot_core::provider::seventeen_track::{SeventeenTrack, SeventeenTrackConfig};
+use bot_core::provider::ship24::{Ship24, Ship24Config};
+use bot_core::provider::sim::SimulatedCarrier;
+use bot_core::provider::{DynProvider, FetchResult, Lookup, ProviderError, Providers, Shipment};
+use bot_core::track::{TrackError, track_once};
+use chrono::{TimeZone, Utc};
+use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const CAINIAO_FOUND: &str = include_str!("../fixtures/cainiao/found.json");
+const CAINIAO_MIXED: &str = include_str!("../fixtures/cainiao/mixed.json");
+const CAINIAO_CAPTCHA_HTML: &str = include_str!("../fixtures/cainiao/captcha.html");
+const CAINIAO_CAPTCHA_JSON: &str = include_str!("../fixtures/cainiao/captcha.json");
+const SEVENTEEN_FOUND: &str = include_str!("../fixtures/seventeen_track/gettrackinfo_found.json");
+const SEVENTEEN_MIXED: &str = include_str!("../fixtures/seventeen_track/gettrackinfo_mixed.json");
+const SEVENTEEN_REGISTERED: &str = include_str!("../fixtures/seventeen_track/register_accepted.json");
+const SEVENTEEN_NOT_REGISTERED: &str = include_str!("../fixtures/seventeen_track/not_registered.json");
+const SEVENTEEN_QUOTA: &str = include_str!("../fixtures/seventeen_track/quota.json");
+const SHIP24_FOUND: &str = include_str!("../fixtures/ship24/track_found.json");
+const SHIP24_BULK: &str = include_str!("../fixtures/ship24/bulk_created.json");
+const SHIP24_EMPTY: &str = include_str!("../fixtures/ship24/results_empty.json");
+const SHIP24_PENDING: &str = include_str!("../fixtures/ship24/results_pending.json");
+const SHIP24_QUOTA: &str = include_str!("../fixtures/ship24/quota.json");
+
+fn number(text: &str) -> TrackingNumber {
+    TrackingNumber::parse(text).expect("a valid tracking number")
+}
+
+fn clock() -> SimulatedClock {
+    SimulatedClock::new(Utc.with_ymd_and_hms(2026, 9, 1, 12, 0, 0).single().expect("date"))
+}
+
+/// Quick retries so the failure tests stay fast; the timeout is short for the same reason.
+fn retry() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 1,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_secs(2),
+    }
+}
+
+const TIMEOUT: Duration = Duration::from_millis(400);
+
+fn cainiao(server: &MockServer, clock: SimulatedClock, per_number_minutes: i64) -> Cainiao<SimulatedClock> {
+    Cainiao::new(
+        CainiaoConfig {
+            base_url: server.uri(),
+            batch_size: 10,
+            requests_per_second: 1000.0,
+            per_number_interval: chrono::Duration::minutes(per_number_minutes),
+            timeout: TIMEOUT,
+            retry: retry(),
+        },
+        clock,
+    )
+    .expect("client")
+}
+
+fn seventeen(server: &MockServer) -> SeventeenTrack<SimulatedClock> {
+    SeventeenTrack::new(
+        SeventeenTrackConfig {
+            base_url: server.uri(),
+            api_key: "test-key-17".to_owned().into(),
+            batch_size: 40,
+            requests_per_second: 1000.0,
+            timeout: TIMEOUT,
+            retry: retry(),
+        },
+        clock(),
+    )
+    .expect("client")
+}
+
+fn ship24(server: &MockServer) -> Ship24<SimulatedClock> {
+    Ship24::new(
+        Ship24Config {
+            base_url: server.uri(),
+            api_key: "test-key-24".to_owned().into(),
+            batch_size: 100,
+            requests_per_second: 1000.0,
+            timeout: TIMEOUT,
+            retry: retry(),
+        },
+        clock(),
+    )
+    .expect("client")
+}
+
+fn json(body: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), "application/json")
+}
+
+#[track_caller]
+fn found(result: &FetchResult) -> &Shipment {
+    match result {
+        Ok(Lookup::Found(shipment)) => shipment,
+        other => panic!("expected a shipment, got {other:?}"),
+    }
+}
+
+async fn fetch(provider: &dyn DynProvider, numbers: &[&str]) -> Vec<FetchResult> {
+    let numbers: Vec<TrackingNumber> = numbers.iter().map(|n| number(n)).collect();
+    let results = provider.fetch_boxed(&numbers).await;
+    assert_eq!(results.len(), numbers.len(), "one result per number");
+    results
+}
+
+// ---------------------------------------------------------------- Cainiao
+
+#[tokio::test]
+async fn cainiao_found_with_legs_and_a_handoff() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/global/detail.json"))
+        .and(query_param("mailNos", "AP00839790702074"))
+        .and(query_param("lang", "en-US"))
+        .respond_with(json(CAINIAO_FOUND))
+        // Once directly, once through the one-shot tracker below.
+        .expect(2)
+        .mount(&server)
+        .await;
+    let provider = cainiao(&server, clock(), 15);
+    let results = fetch(&provider, &["AP00839790702074"]).await;
+    let shipment = found(&results[0]);
+    assert_eq!(
+        shipment.events.len(),
+        8,
+        "the event with no time is skipped: {shipment:#?}"
+    );
+    assert!(
+        shipment
+            .events
+            .iter()
+            .all(|e| e.source.as_deref() == Some("cainiao"))
+    );
+    assert_eq!(
+        shipment.origin_country.as_deref(),
+        Some("CN"),
+        "a country name becomes its code"
+    );
+    assert_eq!(shipment.destination_country.as_deref(), Some("NL"));
+    assert_eq!(shipment.linked_numbers.len(), 1);
+    assert_eq!(shipment.linked_numbers[0].number, "3SCNLA12345678");
+    assert_eq!(shipment.linked_numbers[0].carrier.as_deref(), Some("PostNL"));
+    assert!(
+        shipment
+            .eta
+            .as_ref()
+            .is_some_and(|eta| eta.earliest.is_some() && eta.latest.is_some())
+    );
+    // A blank time zone means China time; an explicit one is kept.
+    let cleared = shipment
+        .events
+        .iter()
+        .find(|e| e.code.as_deref() == Some("CC_IM_SUCCESS"))
+        .expect("import clearance");
+    assert_eq!(cleared.time.offset().local_minus_utc(), 8 * 3600);
+    let arrived = shipment
+        .events
+        .iter()
+        .find(|e| e.code.as_deref() == Some("LH_ARRIVE"))
+        .expect("arrival");
+    assert_eq!(arrived.time.offset().local_minus_utc(), 2 * 3600);
+    // The standard description stands in for a blank one.
+    assert!(
+        shipment
+            .events
+            .iter()
+            .any(|e| e.text == "The seller has shipped the order")
+    );
+
+    // Through the one-shot tracker: the stage, and the handoff to the PostNL number.
+    let providers = Providers::new(vec![Arc::new(cainiao(&server, clock(), 0))]);
+    let now = Utc
+        .with_ymd_and_hms(2026, 8, 25, 12, 0, 0)
+        .single()
+        .expect("date");
+    assert!(
+        providers.route(&number("3SCNLA12345678")).is_empty(),
+        "Cainiao is not asked about PostNL numbers"
+    );
+    let report = track_once(&providers, &number("AP00839790702074"), now)
+        .await
+        .expect("tracked");
+    assert_eq!(report.assessment.stage, Some(Stage::HandedToLastMile));
+    assert_eq!(report.assessment.handoff.len(), 1);
+    assert_eq!(report.assessment.handoff[0].number, "3SCNLA12345678");
+}
+
+#[tokio::test]
+async fn cainiao_mixed_batch_is_one_request_with_one_answer_per_number() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/global/detail.json"))
+        .and(query_param(
+            "mailNos",
+            "LP00000000000000,LP12345678901234,AP00839790702074,LP99999999999999",
+        ))
+        .respond_with(json(CAINIAO_MIXED))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let provider = cainiao(&server, clock(), 15);
+    let results = fetch(
+        &provider,
+        &[
+            "LP00000000000000",
+            "LP12345678901234",
+            "AP00839790702074",
+            "LP99999999999999",
+        ],
+    )
+    .await;
+    assert_eq!(
+        results[0],
+        Ok(Lookup::Unknown),
+        "EXTERNAL with no events: unknown to Cainiao"
+    );
+    assert_eq!(
+        results[1],
+        Ok(Lookup::NotYetShipped),
+        "known, no events: not handed over yet"
+    );
+    assert_eq!(found(&results[2]).destination_country.as_deref(), Some("FR"));
+    assert!(
+        matches!(results[3], Err(ProviderError::Transient(_))),
+        "a number missing from the reply is an error, not unknown: {:?}",
+        results[3]
+    );
+}
+
+#[tokio::test]
+async fn cainiao_captcha_opens_the_breaker_until_simulated_time_passes() {
+    let server = MockServer::start().await;
+    let clock = clock();
+    let provider = cainiao(&server, clock.clone(), 0);
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(CAINIAO_CAPTCHA_HTML.as_bytes().to_vec(), "text/html"),
+        )
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(json(CAINIAO_CAPTCHA_JSON))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    for _ in 0..3 {
+        let results = fetch(&provider, &["AP00839790702074"]).await;
+        assert!(
+            matches!(&results[0], Err(ProviderError::Blocked(why)) if why.contains("captcha")),
+            "a captcha is 'blocked', never 'not found': {results:?}"
+        );
+    }
+    // Three captchas in a row: the breaker is open and nothing reaches the server.
+    let results = fetch(&provider, &["AP00839790702074"]).await;
+    assert!(matches!(&results[0], Err(ProviderError::Blocked(why)) if why.contains("paused")));
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(3));
+    // Five simulated minutes later it tries again.
+    Mock::given(method("GET"))
+        .respond_with(json(CAINIAO_FOUND))
+        .mount(&server)
+        .await;
+    clock.advance(chrono::Duration::minutes(6));
+    let results = fetch(&provider, &["AP00839790702074"]).await;
+    found(&results[0]);
+}
+
+#[tokio::test]
+async fn cainiao_asks_each_number_at_most_once_per_window() {
+    let server = MockServer::start().await;
+    let clock = clock();
+    Mock::given(method("GET"))
+        .respond_with(json(CAINIAO_FOUND))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let provider = cainiao(&server, clock.clone(), 15);
+    let first = fetch(&provider, &["AP00839790702074"]).await;
+    clock.advance(chrono::Duration::minutes(10));
+    let second = fetch(&provider, &["AP00839790702074"]).await;
+    assert_eq!(first, second, "inside the window the answer comes from memory");
+    clock.advance(chrono::Duration::minutes(6));
+    found(&fetch(&provider, &["AP00839790702074"]).await[0]);
+}
+
+#[tokio::test]
+async fn cainiao_failures_are_classified() {
+    for (reply, check) in failure_matrix() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(reply)
+            .mount(&server)
+            .await;
+        let provider = cainiao(&server, clock(), 15);
+        let results = fetch(&provider, &["AP00839790702074", "LP12345678901234"]).await;
+        for result in &results {
+            check(result);
+        }
+    }
+}
+
+/// Replies every real provider must classify alike: `(reply, check of the result)`.
+#[allow(clippy::type_complexity)]
+fn failure_matrix() -> Vec<(ResponseTemplate, Box<dyn Fn(&FetchResult)>)> {
+    vec![
+        (
+            ResponseTemplate::new(500).set_body_string("internal error"),
+            Box::new(|r| assert!(matches!(r, Err(ProviderError::Transient(_))), "500: {r:?}")),
+        ),
+        (
+            ResponseTemplate::new(503).set_body_raw(
+                b"<html><body>Service Unavailable</body></html>".to_vec(),
+                "text/html",
+            ),
+            Box::new(|r| assert!(matches!(r, Err(ProviderError::Blocked(_))), "HTML: {r:?}")),
+        ),
+        (
+            ResponseTemplate::new(429).insert_header("Retry-After", "3600"),
+            Box::new(|r| {
+                assert_eq!(
+                    r,
+                    &Err(ProviderError::RateLimited {
+                        retry_after: Some(Duration::from_secs(3600))
+                    }),
+                    "a long Retry-After is handed back, not slept through"
+                )
+            }),
+        ),
+        (
+            ResponseTemplate::new(401).set_body_string("{}"),
+            Box::new(|r| assert_eq!(r, &Err(ProviderError::Unauthorised))),
+        ),
+        (
+            ResponseTemplate::new(402).set_body_string("{}"),
+            Box::new(|r| assert_eq!(r, &Err(ProviderError::QuotaExhausted))),
+        ),
+        (
+            json("{\"module\": [ {\"mailNo\": "),
+            Box::new(|r| {
+                assert!(
+                    matches!(r, Err(ProviderError::Transient(why)) if why.contains("JSON")),
+                    "malformed: {r:?}"
+                )
+            }),
+        ),
+        (
+            json(CAINIAO_FOUND).set_delay(Duration::from_secs(3)),
+            Box::new(|r| {
+                assert!(
+                    matches!(r, Err(ProviderError::Transient(why)) if why.contains("in time")),
+                    "timeout: {r:?}"
+                )
+            }),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_short_retry_after_is_honoured_and_the_retry_succeeds() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(json(CAINIAO_FOUND))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let provider = cainiao(&server, clock(), 15);
+    found(&fetch(&provider, &["AP00839790702074"]).await[0]);
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_then_reported() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(502))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let provider = cainiao(&server, clock(), 15);
+    let results = fetch(&provider, &["AP00839790702074"]).await;
+    assert!(matches!(results[0], Err(ProviderError::Transient(_))));
+}
+
+#[tokio::test]
+async fn an_unreachable_source_gives_no_verdict() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    let providers = Providers::new(vec![Arc::new(cainiao(&server, clock(), 15))]);
+    let error = track_once(&providers, &number("AP00839790702074"), Utc::now())
+        .await
+        .expect_err("nothing is known");
+    assert!(
+        matches!(error, TrackError::Unreachable(ref errors) if errors.len() == 1),
+        "{error:?}"
+    );
+}
+
+// ---------------------------------------------------------------- 17TRACK
+
+#[tokio::test]
+async fn seventeen_track_found_maps_legs_and_the_local_number() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/track/v2.2/gettrackinfo"))
+        .and(header("17token", "test-key-17"))
+        .and(body_json(serde_json::json!([{ "number": "RB123456785CN" }])))
+        .respond_with(json(SEVENTEEN_FOUND))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/track/v2.2/register"))
+        .respond_with(json(SEVENTEEN_REGISTERED))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let provider = seventeen(&server);
+    let results = fetch(&provider, &["RB123456785CN"]).await;
+    let shipment = found(&results[0]);
+    assert_eq!(shipment.events.len(), 5);
+    let local: Vec<_> = shipment
+        .events
+        .iter()
+        .filter(|e| e.number.as_deref() == Some("3SCNLA12345678"))
+        .collect();
+    assert_eq!(local.len(), 2, "the PostNL leg carries the local number");
+    assert_eq!(shipment.linked_numbers[0].number, "3SCNLA12345678");
+    assert_eq!(shipment.linked_numbers[0].carrier.as_deref(), Some("PostNL"));
+    assert_eq!(shipment.weight_grams, Some(250));
+    assert_eq!(shipment.origin_country.as_deref(), Some("CN"));
+    assert_eq!(shipment.destination_country.as_deref(), Some("NL"));
+    assert!(shipment.eta.is_some());
+}
+
+#[tokio::test]
+async fn seventeen_track_registers_a_number_once_and_never_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/track/v2.2/gettrackinfo"))
+        .respond_with(json(SEVENTEEN_MIXED))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/track/v2.2/register"))
+        .and(body_json(serde_json::json!([{ "number": "CP123456785FR" }])))
+        .respond_with(json(SEVENTEEN_REGISTERED))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let provider = seventeen(&server);
+    let results = fetch(&provider, &["RB123456785CN", "LX123456785CN", "CP123456785FR"]).await;
+    assert_eq!(found(&results[0]).events.len(), 1);
+    assert_eq!(
+        results[1],
+        Ok(Lookup::Unknown),
+        "17TRACK's NotFound with no events"
+    );
+    assert_eq!(
+        results[2],
+        Ok(Lookup::Pending),
+        "just registered: ask again later"
+    );
+    assert_eq!(provider.registered(), vec!["CP123456785FR".to_owned()]);
+
+    // 17TRACK later says "not registered" again (it stopped tracking): no second payment.
+    Mock::given(method("POST"))
+        .and(path("/track/v2.2/gettrackinfo"))
+        .respond_with(json(SEVENTEEN_NOT_REGISTERED))
+        .mount(&server)
+        .await;
+    let results = fetch(&provider, &["CP123456785FR"]).await;
+    assert!(
+        matches!(results[0], Err(ProviderError::Transient(_))),
+        "{results:?}"
+    );
+}
+
+#[tokio::test]
+async fn seventeen_track_failures_are_classified() {
+    for (reply, check) in failure_matrix() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(reply)
+            .mount(&server)
+            .await;
+        let provider = seventeen(&server);
+        for result in fetch(&provider, &["RB123456785CN", "CP123456785FR"]).await {
+            check(&result);
+        }
+        assert!(provider.registered().is_empty(), "a failure registers nothing");
+    }
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(json(SEVENTEEN_QUOTA))
+        .mount(&server)
+        .await;
+    let results = fetch(&seventeen(&server), &["RB123456785CN"]).await;
+    assert_eq!(results[0], Err(ProviderError::QuotaExhausted));
+}
+
+// ---------------------------------------------------------------- Ship24
+
+#[tokio::test]
+async fn ship24_tracks_a_new_number_once_then_reads_its_results() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/public/v1/trackers/track"))
+        .and(header("authorization", "Bearer test-key-24"))
+        .and(body_json(
+            serde_json::json!({ "trackingNumber": "LX123456785CN" }),
+        ))
+        .respond_with(json(SHIP24_FOUND))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/public/v1/trackers/search/LX123456785CN/results"))
+        .respond_with(json(SHIP24_FOUND))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let provider = ship24(&server);
+    let first = fetch(&provider, &["LX123456785CN"]).await;
+    let shipment = found(&first[0]);
+    assert_eq!(shipment.events.len(), 5);
+    assert_eq!(shipment.linked_numbers.len(), 1);
+    assert_eq!(shipment.linked_numbers[0].number, "9400111202544843610364");
+    assert_eq!(shipment.linked_numbers[0].carrier.as_deref(), Some("us-post"));
+    assert_eq!(shipment.destination_country.as_deref(), Some("US"));
+    let second = fetch(&provider, &["LX123456785CN"]).await;
+    assert_eq!(first, second);
+}
+
+#[tokio::test]
+async fn ship24_creates_several_trackers_in_one_bulk_call() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/public/v1/trackers/bulk"))
+        .and(body_json(serde_json::json!([
+            { "trackingNumber": "RB123456785CN" },
+            { "trackingNumber": "CP123456785FR" }
+        ])))
+        .respond_with(json(SHIP24_BULK))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/public/v1/trackers/search/RB123456785CN/results"))
+        .respond_with(json(SHIP24_PENDING))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/public/v1/trackers/search/CP123456785FR/results"))
+        .respond_with(json(SHIP24_EMPTY))
+        .mount(&server)
+        .await;
+    let provider = ship24(&server);
+    let results = fetch(&provider, &["RB123456785CN", "CP123456785FR"]).await;
+    assert_eq!(results[0], Ok(Lookup::Pending));
+    assert_eq!(results[1], Ok(Lookup::Unknown));
+}
+
+#[tokio::test]
+async fn ship24_failures_are_classified() {
+    for (reply, check) in failure_matrix() {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(reply)
+            .mount(&server)
+            .await;
+        let provider = ship24(&server);
+        for result in fetch(&provider, &["LX123456785CN"]).await {
+            check(&result);
+        }
+    }
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(json(SHIP24_QUOTA))
+        .mount(&server)
+        .await;
+    let results = fetch(&ship24(&server), &["LX123456785CN"]).await;
+    assert_eq!(
+        results[0],
+        Err(ProviderError::QuotaExhausted),
+        "an error in a 200 body"
+    );
+}
+
+// ---------------------------------------------------------------- Routing
+
+#[tokio::test]
+async fn routing_asks_cainiao_first_for_its_numbers_and_keeps_every_answer() {
+    let cainiao_server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json(CAINIAO_FOUND))
+        .mount(&cainiao_server)
+        .await;
+    let ship24_server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/public/v1/trackers/bulk"))
+        .respond_with(json(SHIP24_BULK))
+        .mount(&ship24_server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/public/v1/trackers/track"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&ship24_server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(json(SHIP24_PENDING))
+        .mount(&ship24_server)
+        .await;
+    let clock = clock();
+    let providers = Providers::new(vec![
+        Arc::new(ship24(&ship24_server)),
+        Arc::new(cainiao(&cainiao_server, clock.clone(), 15)),
+        Arc::new(SimulatedCarrier::new(clock)),
+    ]);
+    let ap = number("AP00839790702074");
+    let route: Vec<&str> = providers.route(&ap).iter().map(|p| p.name()).collect();
+    assert_eq!(route, vec!["cainiao", "ship24", "sim"]);
+    let usps = number("9400111202544843610364");
+    let route: Vec<&str> = providers.route(&usps).iter().map(|p| p.name()).collect();
+    assert_eq!(
+        route,
+        vec!["ship24", "sim"],
+        "Cainiao is not asked about a USPS number"
+    );
+
+    let results = providers.fetch(&[ap.clone(), usps.clone(), ap.clone()]).await;
+    assert_eq!(results.len(), 2, "a number asked twice is fetched once");
+    let names: Vec<&str> = results[0].answers.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, vec!["cainiao", "ship24", "sim"]);
+    assert!(
+        results[0].found().count() >= 2,
+        "findings from several sources are all kept"
+    );
+    assert!(results[1].answers.iter().all(|(name, _)| *name != "cainiao"));
+}
