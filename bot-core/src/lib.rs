@@ -13,6 +13,7 @@
 //!   authenticity, buyer protection, next step);
 //! - [`provider`]: tracking sources behind one port (Cainiao, 17TRACK, Ship24, the
 //!   simulated carrier), routing, rate limits, retries and circuit breakers;
+//! - [`store`]: the `Store` port and its SQL implementation (SQLite, PostgreSQL);
 //! - [`track`]: one-shot tracking: fetch a number (and its handoffs) and judge it;
 //! - [`messages`]: the message catalogue, keyed by id;
 //! - [`settings`]: typed configuration from `config/default.toml` and `PARCELBOT__*`
@@ -24,4 +25,5 @@ pub mod messages;
 pub mod number;
 pub mod provider;
 pub mod settings;
+pub mod store;
 pub mod track;

@@ -4,3 +4,4 @@ mod interpret;
 mod numbers;
 mod providers;
 mod sim;
+mod store;

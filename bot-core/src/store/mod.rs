@@ -1,0 +1,257 @@
+//! Storage: the [`Store`] port and its SQL implementation for SQLite (embedded, the
+//! default) and PostgreSQL (several instances sharing one database).
+//!
+//! What is stored: chats, parcels, their tracking numbers with the poll schedule and
+//! leases, merged events, subscriptions (chat ↔ parcel), and the outbox of proactive
+//! messages. All SQL of the bot lives under this module, with the migrations in
+//! `migrations/{sqlite,postgres}`.
+//!
+//! Layout:
+//! - this module: the port, its value types and [`StoreError`];
+//! - [`sql`]: [`SqlStore`](sql::SqlStore), one implementation over `sqlx::Any` with the
+//!   few dialect differences (leasing with `SKIP LOCKED`, `BEGIN IMMEDIATE`) switched
+//!   on the dialect.
+
+pub mod sql;
+
+use std::future::Future;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::interpret::{Event, Stage};
+use crate::number::TrackingNumber;
+
+pub use sql::SqlStore;
+
+/// A chat on a platform, as the adapters name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChatRef {
+    platform: String,
+    id: String,
+}
+
+impl ChatRef {
+    /// A chat reference; `platform` is `telegram`, `discord` or `console`, `id` the
+    /// platform's own id. Both are trimmed and must not be empty.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for an empty platform or id, or one over 128 characters.
+    pub fn new(platform: &str, id: &str) -> Result<ChatRef, StoreError> {
+        let (platform, id) = (platform.trim(), id.trim());
+        if platform.is_empty() || id.is_empty() || platform.len() > 32 || id.len() > 128 {
+            return Err(StoreError::Invalid("a chat needs a platform and an id"));
+        }
+        Ok(ChatRef {
+            platform: platform.to_owned(),
+            id: id.to_owned(),
+        })
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &str {
+        &self.platform
+    }
+
+    /// The platform's id of the chat.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The store's id of a chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChatId(pub i64);
+
+/// The store's id of a parcel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParcelId(pub i64);
+
+/// The store's id of a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriptionId(pub i64);
+
+/// The result of subscribing a chat to a number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscribed {
+    /// The new subscription.
+    pub subscription: SubscriptionId,
+    /// The parcel the number belongs to.
+    pub parcel: ParcelId,
+    /// Whether the parcel was new (no chat followed the number before).
+    pub new_parcel: bool,
+}
+
+/// One of a chat's subscriptions, with what the store knows of the parcel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionView {
+    /// The subscription.
+    pub subscription: SubscriptionId,
+    /// The parcel.
+    pub parcel: ParcelId,
+    /// The parcel's numbers, the first one subscribed first.
+    pub numbers: Vec<String>,
+    /// The chat's label for it.
+    pub label: Option<String>,
+    /// The stage last recorded.
+    pub stage: Option<Stage>,
+}
+
+/// A number whose poll is due, leased to one engine instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueNumber {
+    /// The number.
+    pub number: String,
+    /// Its parcel.
+    pub parcel: ParcelId,
+    /// The parcel's stage last recorded.
+    pub stage: Option<Stage>,
+}
+
+/// A proactive message to queue for every chat subscribed to a parcel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// What kind of message (`stage`, `handoff`, `advice`, `reminder`).
+    pub kind: String,
+    /// Unique per parcel and happening (`stage:delivered`); the chat is added to it, so
+    /// a notice is queued at most once per chat whatever the retries.
+    pub dedupe_key: String,
+    /// The message, as JSON the dispatcher renders.
+    pub payload: String,
+}
+
+/// What one poll of one number found, written in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollRecord {
+    /// The number polled.
+    pub number: String,
+    /// Its parcel.
+    pub parcel: ParcelId,
+    /// The events the sources returned (already stored ones are ignored).
+    pub events: Vec<Event>,
+    /// The parcel's stage after merging.
+    pub stage: Option<Stage>,
+    /// When the newest event happened.
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// When to poll the number next (`None`: never again).
+    pub next_poll_at: Option<DateTime<Utc>>,
+    /// Messages for every subscribed chat.
+    pub notices: Vec<Notice>,
+}
+
+/// A queued message, leased for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// The row id.
+    pub id: i64,
+    /// The recipient.
+    pub chat: ChatRef,
+    /// The parcel it is about.
+    pub parcel: Option<ParcelId>,
+    /// Its kind.
+    pub kind: String,
+    /// The message, as JSON.
+    pub payload: String,
+    /// Earlier attempts to send it.
+    pub attempts: i64,
+}
+
+/// Why the store refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The chat already follows this parcel.
+    #[error("already subscribed")]
+    AlreadySubscribed,
+    /// The thing asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A value the store cannot hold.
+    #[error("invalid: {0}")]
+    Invalid(&'static str),
+    /// The database failed.
+    #[error("storage failed")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Where the bot keeps everything. Every multi-step write is one transaction.
+pub trait Store: Send + Sync + 'static {
+    /// Finds or creates the chat.
+    fn upsert_chat(
+        &self,
+        chat: &ChatRef,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ChatId, StoreError>> + Send;
+
+    /// Subscribes `chat` to the parcel of `number`, creating the parcel and scheduling
+    /// the number's first poll at `now` when nobody followed it yet.
+    ///
+    /// MUST return [`StoreError::AlreadySubscribed`] (and change nothing) when the chat
+    /// already follows that parcel.
+    fn subscribe(
+        &self,
+        chat: ChatId,
+        number: &TrackingNumber,
+        label: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Subscribed, StoreError>> + Send;
+
+    /// The chat's subscriptions, oldest first.
+    fn subscriptions(
+        &self,
+        chat: ChatId,
+    ) -> impl Future<Output = Result<Vec<SubscriptionView>, StoreError>> + Send;
+
+    /// Ends the chat's subscription to `parcel`; a parcel nobody follows any more stops
+    /// being polled. MUST return [`StoreError::NotFound`] when there was none.
+    fn unsubscribe(
+        &self,
+        chat: ChatId,
+        parcel: ParcelId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Leases up to `limit` numbers due at `now` (including those whose lease expired)
+    /// to `owner` until `now + lease_for`. Two owners never hold the same number.
+    fn lease_due_numbers(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<DueNumber>, StoreError>> + Send;
+
+    /// Writes a poll's result in one transaction: new events, the parcel's stage, the
+    /// number's next poll (releasing its lease), and one outbox row per subscribed chat
+    /// and notice. Returns how many events were new.
+    fn record_poll(
+        &self,
+        record: PollRecord,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Every stored event of a parcel, oldest first.
+    fn parcel_events(&self, parcel: ParcelId) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    /// Leases up to `limit` unsent messages to reachable chats, available at `now`.
+    fn lease_outbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<OutboxMessage>, StoreError>> + Send;
+
+    /// Marks a message delivered. Only call after the platform accepted it.
+    fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records a failed attempt: the message is retried at `retry_at`, or dead-lettered
+    /// when `retry_at` is `None`.
+    fn mark_failed(
+        &self,
+        id: i64,
+        retry_at: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the chat and everything only it held (its subscriptions and queued
+    /// messages); parcels nobody follows any more stop being polled.
+    fn forget_chat(&self, chat: ChatId) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

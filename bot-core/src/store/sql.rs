@@ -1,0 +1,590 @@
+//! [`SqlStore`]: the [`Store`] over `sqlx::Any`, serving SQLite and PostgreSQL with the
+//! same SQL. Times are stored as milliseconds since the epoch in both dialects.
+//!
+//! Decisions:
+//! - SQLite runs in WAL mode with `synchronous=NORMAL` (survives application crashes) and
+//!   one connection: SQLite has a single writer anyway, and one connection rules out the
+//!   "database is locked" failure of deferred transactions that read, then write.
+//! - Leasing on PostgreSQL uses `FOR UPDATE SKIP LOCKED`, so instances sharing a database
+//!   never lease the same row; an expired lease is free again (a crashed instance's work
+//!   is picked up).
+
+use chrono::{DateTime, Duration, FixedOffset, Offset, TimeZone, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use super::{
+    ChatId, ChatRef, DueNumber, OutboxMessage, ParcelId, PollRecord, Store, StoreError, Subscribed,
+    SubscriptionId, SubscriptionView,
+};
+use crate::interpret::{Event, Stage};
+use crate::number::TrackingNumber;
+use crate::settings::DatabaseUrl;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Set on every SQLite connection: WAL with NORMAL sync survives application crashes;
+/// foreign keys make deletions cascade.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+];
+
+/// Which SQL dialect the store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (embedded).
+    Sqlite,
+    /// PostgreSQL (shared).
+    Postgres,
+}
+
+/// The SQL store.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+fn internal(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Internal(Box::new(error))
+}
+
+fn millis(time: DateTime<Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+fn from_millis(millis: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(millis).single().unwrap_or_default()
+}
+
+fn stage_of(code: Option<String>) -> Option<Stage> {
+    code.as_deref().and_then(Stage::from_code)
+}
+
+impl SqlStore {
+    /// Opens the database, creating the SQLite file (and its directory) if needed, and
+    /// applies the migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Internal`] when the database cannot be opened or migrated.
+    pub async fn connect(url: &DatabaseUrl) -> Result<SqlStore, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (dialect, pool) = match url {
+            DatabaseUrl::Sqlite(url) => {
+                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or_default();
+                if let Some(parent) = std::path::Path::new(path).parent()
+                    && !parent.as_os_str().is_empty()
+                    && path != ":memory:"
+                {
+                    std::fs::create_dir_all(parent).map_err(internal)?;
+                }
+                let url = if url.contains('?') {
+                    url.clone()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let pool = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            for pragma in SQLITE_PRAGMAS {
+                                sqlx::query(pragma).execute(&mut *connection).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+                    .map_err(internal)?;
+                (Dialect::Sqlite, pool)
+            }
+            DatabaseUrl::Postgres(url) => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .connect(url)
+                    .await
+                    .map_err(internal)?;
+                (Dialect::Postgres, pool)
+            }
+        };
+        let migrator = match dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(internal)?;
+        Ok(SqlStore { pool, dialect })
+    }
+
+    /// The dialect in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// `FOR UPDATE SKIP LOCKED` where the dialect has it.
+    fn skip_locked(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+impl Store for SqlStore {
+    async fn upsert_chat(&self, chat: &ChatRef, now: DateTime<Utc>) -> Result<ChatId, StoreError> {
+        sqlx::query(
+            "INSERT INTO chats (platform, platform_chat_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (platform, platform_chat_id) DO NOTHING",
+        )
+        .bind(chat.platform())
+        .bind(chat.id())
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(internal)?;
+        let id: i64 =
+            sqlx::query_scalar("SELECT id FROM chats WHERE platform = $1 AND platform_chat_id = $2")
+                .bind(chat.platform())
+                .bind(chat.id())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+        Ok(ChatId(id))
+    }
+
+    async fn subscribe(
+        &self,
+        chat: ChatId,
+        number: &TrackingNumber,
+        label: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Subscribed, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT parcel_id FROM tracking_numbers WHERE number = $1")
+                .bind(number.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(internal)?;
+        let (parcel, new_parcel) = match known {
+            Some(parcel) => {
+                let already: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM subscriptions WHERE chat_id = $1 AND parcel_id = $2")
+                        .bind(chat.0)
+                        .bind(parcel)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                if already.is_some() {
+                    return Err(StoreError::AlreadySubscribed);
+                }
+                // A parcel nobody followed any more is polled again.
+                sqlx::query(
+                    "UPDATE tracking_numbers SET next_poll_at = $1 WHERE parcel_id = $2 AND next_poll_at IS NULL",
+                )
+                .bind(millis(now))
+                .bind(parcel)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                (parcel, false)
+            }
+            None => {
+                let parcel: i64 =
+                    sqlx::query_scalar("INSERT INTO parcels (created_at) VALUES ($1) RETURNING id")
+                        .bind(millis(now))
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                sqlx::query(
+                    "INSERT INTO tracking_numbers (number, parcel_id, format, carrier, next_poll_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(number.as_str())
+                .bind(parcel)
+                .bind(number.format())
+                .bind(number.carrier())
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                (parcel, true)
+            }
+        };
+        let subscription: i64 = sqlx::query_scalar(
+            "INSERT INTO subscriptions (chat_id, parcel_id, label, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(chat.0)
+        .bind(parcel)
+        .bind(label)
+        .bind(millis(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|error| match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadySubscribed,
+            _ => internal(error),
+        })?;
+        tx.commit().await.map_err(internal)?;
+        Ok(Subscribed {
+            subscription: SubscriptionId(subscription),
+            parcel: ParcelId(parcel),
+            new_parcel,
+        })
+    }
+
+    async fn subscriptions(&self, chat: ChatId) -> Result<Vec<SubscriptionView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.parcel_id, s.label, p.stage, t.number \
+             FROM subscriptions s JOIN parcels p ON p.id = s.parcel_id \
+             JOIN tracking_numbers t ON t.parcel_id = s.parcel_id \
+             WHERE s.chat_id = $1 ORDER BY s.id, t.linked_from IS NOT NULL, t.number",
+        )
+        .bind(chat.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        let mut views: Vec<SubscriptionView> = Vec::new();
+        for row in rows {
+            let id: i64 = row.try_get(0).map_err(internal)?;
+            let number: String = row.try_get(4).map_err(internal)?;
+            match views.last_mut() {
+                Some(view) if view.subscription.0 == id => view.numbers.push(number),
+                _ => views.push(SubscriptionView {
+                    subscription: SubscriptionId(id),
+                    parcel: ParcelId(row.try_get(1).map_err(internal)?),
+                    numbers: vec![number],
+                    label: row.try_get(2).map_err(internal)?,
+                    stage: stage_of(row.try_get(3).map_err(internal)?),
+                }),
+            }
+        }
+        Ok(views)
+    }
+
+    async fn unsubscribe(&self, chat: ChatId, parcel: ParcelId) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let removed = sqlx::query("DELETE FROM subscriptions WHERE chat_id = $1 AND parcel_id = $2")
+            .bind(chat.0)
+            .bind(parcel.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?
+            .rows_affected();
+        if removed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        stop_polling_if_unfollowed(&mut tx, parcel.0).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(())
+    }
+
+    async fn lease_due_numbers(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: i64,
+    ) -> Result<Vec<DueNumber>, StoreError> {
+        let until = millis(now + lease_for);
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let leased: Vec<String> = sqlx::query_scalar(&format!(
+            "UPDATE tracking_numbers SET lease_owner = $1, lease_until = $2 \
+             WHERE number IN (SELECT number FROM tracking_numbers \
+               WHERE next_poll_at IS NOT NULL AND next_poll_at <= $3 \
+               AND (lease_until IS NULL OR lease_until <= $3) \
+               ORDER BY next_poll_at LIMIT $4 {}) \
+             RETURNING number",
+            self.skip_locked()
+        ))
+        .bind(owner)
+        .bind(until)
+        .bind(millis(now))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let mut due = Vec::with_capacity(leased.len());
+        for number in leased {
+            let row = sqlx::query(
+                "SELECT t.parcel_id, p.stage FROM tracking_numbers t JOIN parcels p ON p.id = t.parcel_id \
+                 WHERE t.number = $1",
+            )
+            .bind(&number)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(internal)?;
+            due.push(DueNumber {
+                number,
+                parcel: ParcelId(row.try_get(0).map_err(internal)?),
+                stage: stage_of(row.try_get(1).map_err(internal)?),
+            });
+        }
+        tx.commit().await.map_err(internal)?;
+        Ok(due)
+    }
+
+    async fn record_poll(&self, record: PollRecord, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let mut new_events = 0;
+        for event in &record.events {
+            new_events += sqlx::query(
+                "INSERT INTO events (parcel_id, number, at, utc_offset_seconds, source, code, text, location) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (parcel_id, number, at, source, text) DO NOTHING",
+            )
+            .bind(record.parcel.0)
+            .bind(event.number.as_deref().unwrap_or(&record.number))
+            .bind(event.time.timestamp_millis())
+            .bind(i64::from(event.time.offset().local_minus_utc()))
+            .bind(event.source.as_deref().unwrap_or_default())
+            .bind(event.code.as_deref())
+            .bind(&event.text)
+            .bind(event.location.as_deref())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?
+            .rows_affected() as usize;
+        }
+        sqlx::query("UPDATE parcels SET stage = $1, last_event_at = $2 WHERE id = $3")
+            .bind(record.stage.map(Stage::as_code))
+            .bind(record.last_event_at.map(millis))
+            .bind(record.parcel.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        sqlx::query(
+            "UPDATE tracking_numbers SET next_poll_at = $1, lease_owner = NULL, lease_until = NULL, \
+             last_polled_at = $2, polls = polls + 1 WHERE number = $3",
+        )
+        .bind(record.next_poll_at.map(millis))
+        .bind(millis(now))
+        .bind(&record.number)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        for notice in &record.notices {
+            sqlx::query(
+                "INSERT INTO outbox (chat_id, parcel_id, kind, dedupe_key, payload, created_at, available_at) \
+                 SELECT s.chat_id, s.parcel_id, $1, $2 || ':' || CAST(s.chat_id AS TEXT), $3, $4, $4 \
+                 FROM subscriptions s WHERE s.parcel_id = $5 \
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+            )
+            .bind(&notice.kind)
+            .bind(format!("{}:{}", record.parcel.0, notice.dedupe_key))
+            .bind(&notice.payload)
+            .bind(millis(now))
+            .bind(record.parcel.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        }
+        tx.commit().await.map_err(internal)?;
+        Ok(new_events)
+    }
+
+    async fn parcel_events(&self, parcel: ParcelId) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT number, at, utc_offset_seconds, source, code, text, location FROM events \
+             WHERE parcel_id = $1 ORDER BY at, id",
+        )
+        .bind(parcel.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        rows.iter().map(event_of).collect()
+    }
+
+    async fn lease_outbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let until = millis(now + lease_for);
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let leased: Vec<i64> = sqlx::query_scalar(&format!(
+            "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
+             WHERE id IN (SELECT o.id FROM outbox o \
+               WHERE o.sent_at IS NULL AND o.dead = 0 AND o.available_at <= $3 \
+               AND (o.lease_until IS NULL OR o.lease_until <= $3) \
+               AND o.chat_id IN (SELECT c.id FROM chats c WHERE c.reachable = 1) \
+               ORDER BY o.id LIMIT $4 {}) \
+             RETURNING id",
+            self.skip_locked()
+        ))
+        .bind(owner)
+        .bind(until)
+        .bind(millis(now))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let mut messages = Vec::with_capacity(leased.len());
+        for id in leased {
+            let row = sqlx::query(
+                "SELECT c.platform, c.platform_chat_id, o.parcel_id, o.kind, o.payload, o.attempts \
+                 FROM outbox o JOIN chats c ON c.id = o.chat_id WHERE o.id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(internal)?;
+            let platform: String = row.try_get(0).map_err(internal)?;
+            let chat_id: String = row.try_get(1).map_err(internal)?;
+            messages.push(OutboxMessage {
+                id,
+                chat: ChatRef::new(&platform, &chat_id)?,
+                parcel: row.try_get::<Option<i64>, _>(2).map_err(internal)?.map(ParcelId),
+                kind: row.try_get(3).map_err(internal)?,
+                payload: row.try_get(4).map_err(internal)?,
+                attempts: row.try_get(5).map_err(internal)?,
+            });
+        }
+        messages.sort_by_key(|m| m.id);
+        tx.commit().await.map_err(internal)?;
+        Ok(messages)
+    }
+
+    async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET sent_at = $1, lease_owner = NULL, lease_until = NULL, attempts = attempts + 1 \
+             WHERE id = $2",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(internal)?;
+        Ok(())
+    }
+
+    async fn mark_failed(
+        &self,
+        id: i64,
+        retry_at: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, \
+             last_error = $1, dead = $2, available_at = COALESCE($3, available_at) WHERE id = $4",
+        )
+        .bind(error.chars().take(500).collect::<String>())
+        .bind(i64::from(retry_at.is_none()))
+        .bind(retry_at.map(millis))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(internal)?;
+        Ok(())
+    }
+
+    async fn forget_chat(&self, chat: ChatId) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let parcels: Vec<i64> = sqlx::query_scalar("SELECT parcel_id FROM subscriptions WHERE chat_id = $1")
+            .bind(chat.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(internal)?;
+        for statement in [
+            "DELETE FROM outbox WHERE chat_id = $1",
+            "DELETE FROM subscriptions WHERE chat_id = $1",
+            "DELETE FROM chats WHERE id = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(chat.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+        }
+        for parcel in parcels {
+            stop_polling_if_unfollowed(&mut tx, parcel).await?;
+        }
+        tx.commit().await.map_err(internal)?;
+        Ok(())
+    }
+}
+
+/// Creates the PostgreSQL database `name` on the server of `url` (an existing
+/// database's URL). For tests and first set-up; `name` is letters, digits and `_`.
+///
+/// # Errors
+/// [`StoreError::Invalid`] for a bad name; [`StoreError::Internal`] when the server
+/// refuses.
+pub async fn create_postgres_database(url: &str, name: &str) -> Result<(), StoreError> {
+    administer(url, name, "CREATE DATABASE").await
+}
+
+/// Drops the PostgreSQL database `name` (after tests), forcing its connections closed.
+///
+/// # Errors
+/// As [`create_postgres_database`].
+pub async fn drop_postgres_database(url: &str, name: &str) -> Result<(), StoreError> {
+    administer(url, name, "DROP DATABASE IF EXISTS").await
+}
+
+async fn administer(url: &str, name: &str, statement: &str) -> Result<(), StoreError> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(StoreError::Invalid("a database name is letters, digits and _"));
+    }
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .map_err(internal)?;
+    let force = if statement.starts_with("DROP") {
+        " WITH (FORCE)"
+    } else {
+        ""
+    };
+    let result = sqlx::query(&format!("{statement} {name}{force}"))
+        .execute(&pool)
+        .await
+        .map_err(internal);
+    pool.close().await;
+    result.map(|_| ())
+}
+
+/// A parcel nobody follows is not polled any more.
+async fn stop_polling_if_unfollowed(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    parcel: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE tracking_numbers SET next_poll_at = NULL WHERE parcel_id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.parcel_id = $1)",
+    )
+    .bind(parcel)
+    .execute(&mut **tx)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+fn event_of(row: &AnyRow) -> Result<Event, StoreError> {
+    let at: i64 = row.try_get(1).map_err(internal)?;
+    let offset: i64 = row.try_get(2).map_err(internal)?;
+    let offset = i32::try_from(offset)
+        .ok()
+        .and_then(FixedOffset::east_opt)
+        .unwrap_or_else(|| Utc.fix());
+    let source: String = row.try_get(3).map_err(internal)?;
+    Ok(Event {
+        time: from_millis(at).with_timezone(&offset),
+        text: row.try_get(5).map_err(internal)?,
+        location: row.try_get(6).map_err(internal)?,
+        code: row.try_get(4).map_err(internal)?,
+        source: (!source.is_empty()).then_some(source),
+        number: Some(row.try_get(0).map_err(internal)?),
+    })
+}

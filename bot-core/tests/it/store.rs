@@ -1,0 +1,299 @@
+//! One contract suite for every `Store`: the embedded SQLite file, and PostgreSQL when
+//! `TEST_POSTGRES_URL` is set (`.ci/run` sets it; without it the run says it skipped).
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use bot_core::interpret::{Event, Stage};
+use bot_core::number::TrackingNumber;
+use bot_core::settings::DatabaseUrl;
+use bot_core::store::sql::{create_postgres_database, drop_postgres_database};
+use bot_core::store::{ChatRef, Notice, ParcelId, PollRecord, SqlStore, Store, StoreError};
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 10, 1, 8, 0, 0).single().expect("date")
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+async fn sqlite_store() -> SqlStore {
+    let dir = std::env::temp_dir().join(unique("parcelbot_store"));
+    let url = format!("sqlite://{}", dir.join("test.db").display());
+    SqlStore::connect(&DatabaseUrl::Sqlite(url))
+        .await
+        .expect("sqlite opens")
+}
+
+/// A fresh PostgreSQL database for one test (with its name, to drop it after), or
+/// `None` (said loudly) without a server.
+async fn postgres_store() -> Option<(SqlStore, String)> {
+    let Ok(base) = std::env::var("TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED: PostgreSQL store contract (TEST_POSTGRES_URL is not set)");
+        return None;
+    };
+    let name = unique("parcelbot_test");
+    create_postgres_database(&base, &name)
+        .await
+        .expect("TEST_POSTGRES_URL reachable");
+    let url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("TEST_POSTGRES_URL must name a database"),
+    };
+    let store = SqlStore::connect(&DatabaseUrl::Postgres(url))
+        .await
+        .expect("postgres opens");
+    Some((store, name))
+}
+
+async fn drop_postgres(store: SqlStore, name: &str) {
+    store.close().await;
+    if let Ok(base) = std::env::var("TEST_POSTGRES_URL") {
+        drop_postgres_database(&base, name)
+            .await
+            .expect("test database dropped");
+    }
+}
+
+fn number(text: &str) -> TrackingNumber {
+    TrackingNumber::parse(text).expect("valid")
+}
+
+fn event(hours: i64, text: &str) -> Event {
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("offset");
+    Event {
+        time: (start() + Duration::hours(hours)).with_timezone(&offset),
+        text: text.to_owned(),
+        location: Some("Shenzhen".to_owned()),
+        code: Some("SC_INBOUND_SUCCESS".to_owned()),
+        source: Some("sim".to_owned()),
+        number: Some("RB123456785CN".to_owned()),
+    }
+}
+
+async fn contract(store: &impl Store, label: &str) {
+    let now = start();
+    let alice = ChatRef::new("telegram", "1001").expect("chat");
+    let bob = ChatRef::new("discord", "2002").expect("chat");
+    let alice_id = store.upsert_chat(&alice, now).await.expect("alice");
+    assert_eq!(
+        store.upsert_chat(&alice, now).await.expect("again"),
+        alice_id,
+        "{label}: idempotent"
+    );
+    let bob_id = store.upsert_chat(&bob, now).await.expect("bob");
+
+    // Subscribing: a new parcel, a second follower, and no double subscription.
+    let rb = number("RB123456785CN");
+    let first = store
+        .subscribe(alice_id, &rb, Some("headphones"), now)
+        .await
+        .expect("subscribe");
+    assert!(first.new_parcel);
+    let second = store
+        .subscribe(bob_id, &rb, None, now)
+        .await
+        .expect("bob follows too");
+    assert!(!second.new_parcel);
+    assert_eq!(second.parcel, first.parcel);
+    assert!(matches!(
+        store.subscribe(alice_id, &rb, None, now).await,
+        Err(StoreError::AlreadySubscribed)
+    ));
+    let views = store.subscriptions(alice_id).await.expect("list");
+    assert_eq!(views.len(), 1, "{label}: {views:?}");
+    assert_eq!(views[0].label.as_deref(), Some("headphones"));
+    assert_eq!(views[0].numbers, vec!["RB123456785CN".to_owned()]);
+
+    // Leasing: one owner at a time; an expired lease is free again.
+    let due = store
+        .lease_due_numbers("a", now, Duration::minutes(5), 10)
+        .await
+        .expect("lease");
+    assert_eq!(due.len(), 1, "{label}");
+    assert_eq!(due[0].parcel, first.parcel);
+    assert!(
+        store
+            .lease_due_numbers("b", now, Duration::minutes(5), 10)
+            .await
+            .expect("lease")
+            .is_empty()
+    );
+    let later = now + Duration::minutes(6);
+    let rescued = store
+        .lease_due_numbers("b", later, Duration::minutes(5), 10)
+        .await
+        .expect("lease");
+    assert_eq!(rescued.len(), 1, "{label}: a crashed owner's lease is picked up");
+
+    // Recording a poll: events once, the stage, the next poll, and one message per chat.
+    let record = PollRecord {
+        number: "RB123456785CN".to_owned(),
+        parcel: first.parcel,
+        events: vec![
+            event(0, "Arrived at sorting center"),
+            event(5, "Departed from sorting center"),
+        ],
+        stage: Some(Stage::OriginSorting),
+        last_event_at: Some(start() + Duration::hours(5)),
+        next_poll_at: Some(later + Duration::hours(6)),
+        notices: vec![Notice {
+            kind: "stage".to_owned(),
+            dedupe_key: "stage:origin_sorting".to_owned(),
+            payload: "{\"stage\":\"origin_sorting\"}".to_owned(),
+        }],
+    };
+    assert_eq!(store.record_poll(record.clone(), later).await.expect("record"), 2);
+    assert_eq!(
+        store.record_poll(record, later).await.expect("again"),
+        0,
+        "{label}: events stored once"
+    );
+    let events = store.parcel_events(first.parcel).await.expect("events");
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        events[0],
+        event(0, "Arrived at sorting center"),
+        "{label}: round trip with offset"
+    );
+    assert_eq!(
+        store.subscriptions(bob_id).await.expect("list")[0].stage,
+        Some(Stage::OriginSorting)
+    );
+    assert!(
+        store
+            .lease_due_numbers("a", later, Duration::minutes(5), 10)
+            .await
+            .expect("lease")
+            .is_empty(),
+        "{label}: not due before its next poll"
+    );
+
+    // The outbox: one row per chat, leased once, sent, retried, dead-lettered.
+    let messages = store
+        .lease_outbox("d1", later, Duration::minutes(1), 10)
+        .await
+        .expect("outbox");
+    assert_eq!(
+        messages.len(),
+        2,
+        "{label}: one per subscribed chat, once: {messages:?}"
+    );
+    assert!(
+        store
+            .lease_outbox("d2", later, Duration::minutes(1), 10)
+            .await
+            .expect("outbox")
+            .is_empty()
+    );
+    store.mark_sent(messages[0].id, later).await.expect("sent");
+    store
+        .mark_failed(messages[1].id, Some(later + Duration::minutes(10)), "HTTP 500")
+        .await
+        .expect("failed");
+    let retry_time = later + Duration::minutes(10);
+    let retried = store
+        .lease_outbox("d2", retry_time, Duration::minutes(1), 10)
+        .await
+        .expect("outbox");
+    assert_eq!(
+        retried.len(),
+        1,
+        "{label}: the failed one comes back, the sent one does not"
+    );
+    assert_eq!(retried[0].attempts, 1);
+    store
+        .mark_failed(retried[0].id, None, "blocked")
+        .await
+        .expect("dead");
+    let after = retry_time + Duration::days(1);
+    assert!(
+        store
+            .lease_outbox("d3", after, Duration::minutes(1), 10)
+            .await
+            .expect("outbox")
+            .is_empty()
+    );
+
+    // Unsubscribing: the parcel stays polled while someone follows it.
+    store.unsubscribe(bob_id, first.parcel).await.expect("bob leaves");
+    assert!(matches!(
+        store.unsubscribe(bob_id, first.parcel).await,
+        Err(StoreError::NotFound)
+    ));
+    let due = store
+        .lease_due_numbers("a", after, Duration::minutes(5), 10)
+        .await
+        .expect("lease");
+    assert_eq!(due.len(), 1, "{label}: alice still follows it");
+
+    // Forgetting a chat: nobody follows the parcel any more, so it is not polled.
+    store.forget_chat(alice_id).await.expect("forget");
+    assert!(store.subscriptions(alice_id).await.expect("list").is_empty());
+    let much_later = after + Duration::days(2);
+    assert!(
+        store
+            .lease_due_numbers("a", much_later, Duration::minutes(5), 10)
+            .await
+            .expect("lease")
+            .is_empty(),
+        "{label}"
+    );
+    assert!(matches!(
+        store.unsubscribe(alice_id, ParcelId(first.parcel.0)).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// Two owners leasing at the same moment get disjoint sets.
+async fn concurrent_leases(store: &SqlStore, label: &str) {
+    let now = start();
+    let chat = store
+        .upsert_chat(&ChatRef::new("console", "local").expect("chat"), now)
+        .await
+        .expect("chat");
+    for serial in 0..40u32 {
+        let serial = format!("{:08}", 20_000_000 + serial);
+        let check = bot_core::number::checksum::s10_check_digit(&serial).expect("digits");
+        let tracking = number(&format!("LX{serial}{check}CN"));
+        store
+            .subscribe(chat, &tracking, None, now)
+            .await
+            .expect("subscribe");
+    }
+    let (a, b) = tokio::join!(
+        store.lease_due_numbers("a", now, Duration::minutes(5), 25),
+        store.lease_due_numbers("b", now, Duration::minutes(5), 25)
+    );
+    let (a, b) = (a.expect("a"), b.expect("b"));
+    assert_eq!(a.len() + b.len(), 40, "{label}: every due number leased once");
+    assert!(
+        a.iter().all(|x| b.iter().all(|y| x.number != y.number)),
+        "{label}: disjoint"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_store_keeps_the_contract() {
+    let store = sqlite_store().await;
+    contract(&store, "sqlite").await;
+    concurrent_leases(&sqlite_store().await, "sqlite").await;
+}
+
+#[tokio::test]
+async fn postgres_store_keeps_the_contract() {
+    let Some((store, name)) = postgres_store().await else {
+        return;
+    };
+    contract(&store, "postgres").await;
+    drop_postgres(store, &name).await;
+    let Some((store, name)) = postgres_store().await else {
+        return;
+    };
+    concurrent_leases(&store, "postgres").await;
+    drop_postgres(store, &name).await;
+}
