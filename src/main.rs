@@ -8,7 +8,7 @@ use std::io::{BufRead, Write};
 use anyhow::Context;
 use bot_core::clock::{Clock, SystemClock};
 use bot_core::interpret::classify::classify;
-use bot_core::interpret::{AssessInput, assess};
+use bot_core::interpret::{AssessInput, Assessment, assess};
 use bot_core::number::{TrackingNumber, TrackingNumberError, recognise};
 use bot_core::provider::Providers;
 use bot_core::settings::Settings;
@@ -147,14 +147,17 @@ fn assess_command(json: bool) -> anyhow::Result<()> {
         .context("reading standard input")?;
     let case: AssessInput = serde_json::from_str(&input)
         .context("reading the case: expected JSON with number, now and events")?;
-    let assessment = assess(case);
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    print_assessment(&mut stdout.lock(), &assess(case), json)
+}
+
+/// The assessment as `assess` and `track` print it: JSON, or its summary.
+fn print_assessment(out: &mut impl Write, assessment: &Assessment, json: bool) -> anyhow::Result<()> {
     if json {
         writeln!(
             out,
             "{}",
-            serde_json::to_string(&assessment).context("encoding JSON")?
+            serde_json::to_string(assessment).context("encoding JSON")?
         )?;
     } else {
         writeln!(out, "{}", assessment.summary)?;
@@ -182,14 +185,8 @@ fn track_command(settings: &Settings, json: bool, input: &str) -> anyhow::Result
         .context("tracking failed")?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&report.assessment).context("encoding JSON")?
-        )?;
-    } else {
-        writeln!(out, "{}", report.assessment.summary)?;
+    print_assessment(&mut out, &report.assessment, json)?;
+    if !json {
         for source in report.sources() {
             let detail = match (&source.error, source.events) {
                 (Some(error), _) => format!("error: {error}"),

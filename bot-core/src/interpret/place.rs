@@ -73,6 +73,17 @@ const COUNTRY_NAMES: &[(&str, &[&str])] = &[
     ("AT", &["austria", "osterreich"]),
     ("SE", &["sweden", "sverige"]),
     ("CZ", &["czechia", "czech republic", "cesko"]),
+    ("HK", &["hong kong"]),
+    ("IE", &["ireland"]),
+    ("NO", &["norway", "norge"]),
+    ("DK", &["denmark", "danmark"]),
+    ("FI", &["finland", "suomi"]),
+    ("NZ", &["new zealand"]),
+    ("JP", &["japan"]),
+    ("KR", &["korea", "south korea"]),
+    ("SA", &["saudi arabia"]),
+    ("AE", &["united arab emirates"]),
+    ("CL", &["chile"]),
 ];
 
 /// Folded words of a place, without postcodes and other digits.
@@ -118,6 +129,16 @@ pub fn same_city(location: &str, city: &str) -> Option<bool> {
         }
     }
     Some(false)
+}
+
+/// An ISO code for a country field that a source fills with a code or a name ("NL",
+/// "Mainland China"); a name we do not know is kept as written.
+pub fn country_code(country: &str) -> String {
+    let trimmed = country.trim();
+    if trimmed.len() == 2 && trimmed.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return trimmed.to_ascii_uppercase();
+    }
+    country_of(trimmed).map_or_else(|| trimmed.to_owned(), str::to_owned)
 }
 
 /// The country a location names, if it names one (a trailing ISO code or a name).

@@ -27,10 +27,14 @@ use super::{
 use crate::clock::Clock;
 use crate::interpret::Event;
 use crate::interpret::event::parse_time;
+use crate::interpret::place::country_code;
 use crate::number::TrackingNumber;
 
 /// The provider's name, also the `source` of its events.
 pub const NAME: &str = "cainiao";
+
+/// Past this many remembered answers, expired ones are dropped.
+const RECENT_PRUNE_AT: usize = 10_000;
 
 /// How the Cainiao provider is set up.
 #[derive(Debug, Clone)]
@@ -156,6 +160,12 @@ impl<C: Clock> TrackingProvider for Cainiao<C> {
             }
             let answers = self.request(&to_ask).await;
             let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            // Answers older than the window are useless; drop them now and then so that
+            // memory follows the numbers in flight, not every number ever asked.
+            if recent.len() > RECENT_PRUNE_AT {
+                let window = self.config.per_number_interval;
+                recent.retain(|_, seen| now - seen.asked_at < window);
+            }
             for (slot, number) in results.iter_mut().zip(numbers) {
                 if slot.is_some() {
                     continue;
@@ -296,60 +306,4 @@ fn millis(value: &Value) -> Option<DateTime<Utc>> {
         .or_else(|| value.as_str()?.trim().parse().ok())
         .filter(|&m| m > 0)?;
     Utc.timestamp_millis_opt(millis).single()
-}
-
-/// ISO code for a country Cainiao names instead of coding; anything else is kept.
-pub fn country_code(country: &str) -> String {
-    let upper = country.trim().to_ascii_uppercase();
-    if upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return upper;
-    }
-    const NAMES: &[(&str, &str)] = &[
-        ("MAINLAND CHINA", "CN"),
-        ("CHINA", "CN"),
-        ("HONG KONG", "HK"),
-        ("NETHERLANDS", "NL"),
-        ("THE NETHERLANDS", "NL"),
-        ("BELGIUM", "BE"),
-        ("FRANCE", "FR"),
-        ("GERMANY", "DE"),
-        ("SPAIN", "ES"),
-        ("PORTUGAL", "PT"),
-        ("ITALY", "IT"),
-        ("POLAND", "PL"),
-        ("UNITED KINGDOM", "GB"),
-        ("UK", "GB"),
-        ("IRELAND", "IE"),
-        ("UNITED STATES", "US"),
-        ("USA", "US"),
-        ("CANADA", "CA"),
-        ("BRAZIL", "BR"),
-        ("MEXICO", "MX"),
-        ("CHILE", "CL"),
-        ("RUSSIA", "RU"),
-        ("RUSSIAN FEDERATION", "RU"),
-        ("UKRAINE", "UA"),
-        ("ISRAEL", "IL"),
-        ("TURKEY", "TR"),
-        ("TÜRKIYE", "TR"),
-        ("SWEDEN", "SE"),
-        ("NORWAY", "NO"),
-        ("DENMARK", "DK"),
-        ("FINLAND", "FI"),
-        ("CZECH REPUBLIC", "CZ"),
-        ("CZECHIA", "CZ"),
-        ("AUSTRIA", "AT"),
-        ("SWITZERLAND", "CH"),
-        ("AUSTRALIA", "AU"),
-        ("NEW ZEALAND", "NZ"),
-        ("JAPAN", "JP"),
-        ("KOREA", "KR"),
-        ("SOUTH KOREA", "KR"),
-        ("SAUDI ARABIA", "SA"),
-        ("UNITED ARAB EMIRATES", "AE"),
-    ];
-    NAMES
-        .iter()
-        .find(|(name, _)| *name == upper)
-        .map_or_else(|| country.trim().to_owned(), |(_, code)| (*code).to_owned())
 }

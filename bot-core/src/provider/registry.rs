@@ -18,7 +18,7 @@ use super::sim::SimulatedCarrier;
 use super::{DynProvider, FetchResult, KeyedConfig, Lookup, ProviderError};
 use crate::clock::Clock;
 use crate::number::TrackingNumber;
-use crate::settings::{ProviderName, ProviderSettings};
+use crate::settings::{KeyedProviderSettings, ProviderName, ProviderSettings};
 
 /// Every answer about one number.
 #[derive(Debug, Clone)]
@@ -91,38 +91,16 @@ impl Providers {
                     clock.clone(),
                 )?)),
                 ProviderName::SeventeenTrack => {
-                    let Some(api_key) = settings.seventeen_track.api_key.clone() else {
-                        tracing::warn!("provider seventeen_track is listed but not enabled: no api_key");
-                        continue;
-                    };
-                    providers.push(Arc::new(SeventeenTrack::new(
-                        KeyedConfig {
-                            base_url: settings.seventeen_track.base_url.clone(),
-                            api_key,
-                            batch_size: settings.seventeen_track.batch_size,
-                            requests_per_second: settings.seventeen_track.requests_per_second,
-                            timeout: settings.timeout,
-                            retry,
-                        },
-                        clock.clone(),
-                    )?));
+                    if let Some(config) =
+                        keyed_config("seventeen_track", &settings.seventeen_track, settings, retry)
+                    {
+                        providers.push(Arc::new(SeventeenTrack::new(config, clock.clone())?));
+                    }
                 }
                 ProviderName::Ship24 => {
-                    let Some(api_key) = settings.ship24.api_key.clone() else {
-                        tracing::warn!("provider ship24 is listed but not enabled: no api_key");
-                        continue;
-                    };
-                    providers.push(Arc::new(Ship24::new(
-                        KeyedConfig {
-                            base_url: settings.ship24.base_url.clone(),
-                            api_key,
-                            batch_size: settings.ship24.batch_size,
-                            requests_per_second: settings.ship24.requests_per_second,
-                            timeout: settings.timeout,
-                            retry,
-                        },
-                        clock.clone(),
-                    )?));
+                    if let Some(config) = keyed_config("ship24", &settings.ship24, settings, retry) {
+                        providers.push(Arc::new(Ship24::new(config, clock.clone())?));
+                    }
                 }
                 ProviderName::Sim => providers.push(Arc::new(SimulatedCarrier::new(clock.clone()))),
             }
@@ -137,7 +115,7 @@ impl Providers {
                 }
             }
         }
-        if settings.enabled.is_empty() && names_are_sim(&providers) {
+        if settings.enabled.is_empty() && providers.iter().all(|p| p.name() == super::sim::NAME) {
             tracing::info!("no real provider is configured: using the simulated carrier");
         }
         Ok(Providers { providers })
@@ -148,27 +126,22 @@ impl Providers {
         self.providers.iter().map(|p| p.name()).collect()
     }
 
-    /// Whether only the simulated carrier is configured.
-    pub fn is_simulated_only(&self) -> bool {
-        !self.providers.is_empty() && names_are_sim(&self.providers)
-    }
-
-    /// Whether no provider at all is configured.
-    pub fn is_empty(&self) -> bool {
-        self.providers.is_empty()
-    }
-
     /// The providers to ask about `number`, in the order their answers rank: Cainiao
     /// first for the numbers it issues or carries, then the others in configured order.
     pub fn route(&self, number: &TrackingNumber) -> Vec<Arc<dyn DynProvider>> {
-        let mut chosen: Vec<Arc<dyn DynProvider>> = self
-            .providers
-            .iter()
-            .filter(|p| p.serves(number))
-            .cloned()
+        self.route_indices(number)
+            .into_iter()
+            .map(|index| Arc::clone(&self.providers[index]))
+            .collect()
+    }
+
+    /// [`route`](Providers::route) as indices into the provider list.
+    fn route_indices(&self, number: &TrackingNumber) -> Vec<usize> {
+        let mut chosen: Vec<usize> = (0..self.providers.len())
+            .filter(|&index| self.providers[index].serves(number))
             .collect();
         if super::is_cainiao_format(number) {
-            chosen.sort_by_key(|p| p.name() != super::cainiao::NAME);
+            chosen.sort_by_key(|&index| self.providers[index].name() != super::cainiao::NAME);
         }
         chosen
     }
@@ -177,26 +150,30 @@ impl Providers {
     /// with all providers working at once. Returns one [`NumberResult`] per distinct
     /// number, in the order given.
     pub async fn fetch(&self, numbers: &[TrackingNumber]) -> Vec<NumberResult> {
-        let mut distinct: Vec<TrackingNumber> = Vec::new();
-        for number in numbers {
-            if !distinct.contains(number) {
-                distinct.push(number.clone());
-            }
-        }
-        let mut tasks: JoinSet<Vec<(String, &'static str, FetchResult)>> = JoinSet::new();
-        for provider in &self.providers {
-            let mine: Vec<TrackingNumber> = distinct
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<TrackingNumber> = numbers
+            .iter()
+            .filter(|number| seen.insert(number.as_str()))
+            .cloned()
+            .collect();
+        // Routes are computed once per number; answers come back by position.
+        let routes: Vec<Vec<usize>> = distinct.iter().map(|n| self.route_indices(n)).collect();
+        let mut tasks: JoinSet<(usize, Vec<(usize, FetchResult)>)> = JoinSet::new();
+        for (provider_index, provider) in self.providers.iter().enumerate() {
+            let (positions, mine): (Vec<usize>, Vec<TrackingNumber>) = distinct
                 .iter()
-                .filter(|n| self.route(n).iter().any(|p| Arc::ptr_eq(p, provider)))
-                .cloned()
-                .collect();
+                .enumerate()
+                .filter(|(position, _)| routes[*position].contains(&provider_index))
+                .map(|(position, number)| (position, number.clone()))
+                .unzip();
             if mine.is_empty() {
                 continue;
             }
             let provider = Arc::clone(provider);
             tasks.spawn(async move {
                 let mut out = Vec::with_capacity(mine.len());
-                for batch in mine.chunks(provider.batch_size().max(1)) {
+                let batch_size = provider.batch_size().max(1);
+                for (batch, batch_positions) in mine.chunks(batch_size).zip(positions.chunks(batch_size)) {
                     let mut results = provider.fetch_boxed(batch).await;
                     // The contract says one result per number; a provider that breaks it
                     // must not shift answers onto the wrong numbers.
@@ -214,36 +191,58 @@ impl Providers {
                             batch.len()
                         ];
                     }
-                    for (number, result) in batch.iter().zip(results) {
-                        out.push((number.as_str().to_owned(), provider.name(), result));
-                    }
+                    out.extend(batch_positions.iter().copied().zip(results));
                 }
-                out
+                (provider_index, out)
             });
         }
-        let mut collected: Vec<(String, &'static str, FetchResult)> = Vec::new();
+        let mut answers: Vec<Vec<(usize, FetchResult)>> = vec![Vec::new(); distinct.len()];
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(results) => collected.extend(results),
+                Ok((provider_index, results)) => {
+                    for (position, result) in results {
+                        answers[position].push((provider_index, result));
+                    }
+                }
                 Err(error) => tracing::error!(%error, "a provider task failed"),
             }
         }
         distinct
             .into_iter()
-            .map(|number| {
-                let order = self.route(&number);
-                let mut answers: Vec<(&'static str, FetchResult)> = collected
-                    .iter()
-                    .filter(|(n, _, _)| n == number.as_str())
-                    .map(|(_, name, result)| (*name, result.clone()))
-                    .collect();
-                answers.sort_by_key(|(name, _)| order.iter().position(|p| p.name() == *name));
-                NumberResult { number, answers }
+            .zip(answers)
+            .zip(&routes)
+            .map(|((number, mut answers), route)| {
+                answers.sort_by_key(|(provider_index, _)| route.iter().position(|r| r == provider_index));
+                NumberResult {
+                    number,
+                    answers: answers
+                        .into_iter()
+                        .map(|(provider_index, result)| (self.providers[provider_index].name(), result))
+                        .collect(),
+                }
             })
             .collect()
     }
 }
 
-fn names_are_sim(providers: &[Arc<dyn DynProvider>]) -> bool {
-    providers.iter().all(|p| p.name() == super::sim::NAME)
+/// The configuration of a keyed aggregator, or `None` (said once in the log) when it is
+/// listed without a key.
+fn keyed_config(
+    name: &str,
+    keyed: &KeyedProviderSettings,
+    settings: &ProviderSettings,
+    retry: RetryPolicy,
+) -> Option<KeyedConfig> {
+    let Some(api_key) = keyed.api_key.clone() else {
+        tracing::warn!(provider = name, "provider is listed but not enabled: no api_key");
+        return None;
+    };
+    Some(KeyedConfig {
+        base_url: keyed.base_url.clone(),
+        api_key,
+        batch_size: keyed.batch_size,
+        requests_per_second: keyed.requests_per_second,
+        timeout: settings.timeout,
+        retry,
+    })
 }

@@ -338,7 +338,7 @@ pub fn parse_track_info(track_info: Option<&Value>, number: &str) -> Lookup {
         shipping
             .and_then(|s| s.get(side))
             .and_then(|a| json_str(a, "country"))
-            .map(super::cainiao::country_code)
+            .map(crate::interpret::place::country_code)
     };
     let estimate = info
         .get("time_metrics")

@@ -296,38 +296,42 @@ impl Store for SqlStore {
     ) -> Result<Vec<DueNumber>, StoreError> {
         let until = millis(now + lease_for);
         let mut tx = self.pool.begin().await.map_err(internal)?;
-        let leased: Vec<String> = sqlx::query_scalar(&format!(
+        sqlx::query(&format!(
             "UPDATE tracking_numbers SET lease_owner = $1, lease_until = $2 \
              WHERE number IN (SELECT number FROM tracking_numbers \
                WHERE next_poll_at IS NOT NULL AND next_poll_at <= $3 \
                AND (lease_until IS NULL OR lease_until <= $3) \
-               ORDER BY next_poll_at LIMIT $4 {}) \
-             RETURNING number",
+               ORDER BY next_poll_at LIMIT $4 {})",
             self.skip_locked()
         ))
         .bind(owner)
         .bind(until)
         .bind(millis(now))
         .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        // One read for the whole lease (owner and expiry name it), not one per number.
+        let rows = sqlx::query(
+            "SELECT t.number, t.parcel_id, p.stage FROM tracking_numbers t \
+             JOIN parcels p ON p.id = t.parcel_id \
+             WHERE t.lease_owner = $1 AND t.lease_until = $2 ORDER BY t.next_poll_at, t.number",
+        )
+        .bind(owner)
+        .bind(until)
         .fetch_all(&mut *tx)
         .await
         .map_err(internal)?;
-        let mut due = Vec::with_capacity(leased.len());
-        for number in leased {
-            let row = sqlx::query(
-                "SELECT t.parcel_id, p.stage FROM tracking_numbers t JOIN parcels p ON p.id = t.parcel_id \
-                 WHERE t.number = $1",
-            )
-            .bind(&number)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(internal)?;
-            due.push(DueNumber {
-                number,
-                parcel: ParcelId(row.try_get(0).map_err(internal)?),
-                stage: stage_of(row.try_get(1).map_err(internal)?),
-            });
-        }
+        let due = rows
+            .iter()
+            .map(|row| {
+                Ok(DueNumber {
+                    number: row.try_get(0).map_err(internal)?,
+                    parcel: ParcelId(row.try_get(1).map_err(internal)?),
+                    stage: stage_of(row.try_get(2).map_err(internal)?),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         tx.commit().await.map_err(internal)?;
         Ok(due)
     }
@@ -412,45 +416,47 @@ impl Store for SqlStore {
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let until = millis(now + lease_for);
         let mut tx = self.pool.begin().await.map_err(internal)?;
-        let leased: Vec<i64> = sqlx::query_scalar(&format!(
+        sqlx::query(&format!(
             "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
              WHERE id IN (SELECT o.id FROM outbox o \
                WHERE o.sent_at IS NULL AND o.dead = 0 AND o.available_at <= $3 \
                AND (o.lease_until IS NULL OR o.lease_until <= $3) \
                AND o.chat_id IN (SELECT c.id FROM chats c WHERE c.reachable = 1) \
-               ORDER BY o.id LIMIT $4 {}) \
-             RETURNING id",
+               ORDER BY o.id LIMIT $4 {})",
             self.skip_locked()
         ))
         .bind(owner)
         .bind(until)
         .bind(millis(now))
         .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let rows = sqlx::query(
+            "SELECT o.id, c.platform, c.platform_chat_id, o.parcel_id, o.kind, o.payload, o.attempts \
+             FROM outbox o JOIN chats c ON c.id = o.chat_id \
+             WHERE o.lease_owner = $1 AND o.lease_until = $2 ORDER BY o.id",
+        )
+        .bind(owner)
+        .bind(until)
         .fetch_all(&mut *tx)
         .await
         .map_err(internal)?;
-        let mut messages = Vec::with_capacity(leased.len());
-        for id in leased {
-            let row = sqlx::query(
-                "SELECT c.platform, c.platform_chat_id, o.parcel_id, o.kind, o.payload, o.attempts \
-                 FROM outbox o JOIN chats c ON c.id = o.chat_id WHERE o.id = $1",
-            )
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(internal)?;
-            let platform: String = row.try_get(0).map_err(internal)?;
-            let chat_id: String = row.try_get(1).map_err(internal)?;
-            messages.push(OutboxMessage {
-                id,
-                chat: ChatRef::new(&platform, &chat_id)?,
-                parcel: row.try_get::<Option<i64>, _>(2).map_err(internal)?.map(ParcelId),
-                kind: row.try_get(3).map_err(internal)?,
-                payload: row.try_get(4).map_err(internal)?,
-                attempts: row.try_get(5).map_err(internal)?,
-            });
-        }
-        messages.sort_by_key(|m| m.id);
+        let messages = rows
+            .iter()
+            .map(|row| {
+                let platform: String = row.try_get(1).map_err(internal)?;
+                let chat_id: String = row.try_get(2).map_err(internal)?;
+                Ok(OutboxMessage {
+                    id: row.try_get(0).map_err(internal)?,
+                    chat: ChatRef::new(&platform, &chat_id)?,
+                    parcel: row.try_get::<Option<i64>, _>(3).map_err(internal)?.map(ParcelId),
+                    kind: row.try_get(4).map_err(internal)?,
+                    payload: row.try_get(5).map_err(internal)?,
+                    attempts: row.try_get(6).map_err(internal)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         tx.commit().await.map_err(internal)?;
         Ok(messages)
     }
