@@ -1,9 +1,13 @@
 //! `parcelbot`: the composition root and only binary of the parcel bot.
 //!
 //! It reads the configuration, sets up logging, and dispatches to a subcommand. All
-//! behaviour lives in `bot-core` (and, later, the chat adapters); this file only wires.
+//! behaviour lives in `bot-core` and the chat adapters; this file only wires (and holds
+//! the console adapter, [`console`]).
+
+mod console;
 
 use std::io::{BufRead, Write};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use bot_core::clock::{Clock, SystemClock};
@@ -59,6 +63,17 @@ enum Command {
         /// The tracking number.
         number: String,
     },
+    /// The chat in this terminal, with the simulated carrier and simulated time (what
+    /// `cargo run` starts when no chat token is set).
+    Console {
+        /// Run this transcript (one input per line, `/wait 3d` allowed, `#` comments)
+        /// and print every reply and proactive message, instead of reading the keyboard.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// Simulated time to start at (RFC 3339), for reproducible transcripts.
+        #[arg(long)]
+        start: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -81,7 +96,8 @@ fn run() -> anyhow::Result<()> {
         Some(Command::Classify { json }) => classify_command(json),
         Some(Command::Assess { json }) => assess_command(json),
         Some(Command::Track { json, number }) => track_command(&settings, json, &number),
-        None => interactive_numbers(),
+        Some(Command::Console { script, start }) => console::run(&settings, script.as_deref(), start),
+        None => default_run(&settings),
     }
 }
 
@@ -199,19 +215,14 @@ fn track_command(settings: &Settings, json: bool, input: &str) -> anyhow::Result
     Ok(())
 }
 
-/// Until the chat exists, running the bot with no subcommand explains each number typed.
-fn interactive_numbers() -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    writeln!(
-        out,
-        "parcelbot: paste a tracking number (or several) and press Enter; Ctrl-D quits."
-    )?;
-    out.flush()?;
-    for line in std::io::stdin().lock().lines() {
-        let line = line.context("reading standard input")?;
-        print_numbers(&mut out, &line, false)?;
-        out.flush()?;
+/// `cargo run`: the live adapters when a chat token is set, else the console chat.
+fn default_run(settings: &Settings) -> anyhow::Result<()> {
+    for token in ["TELEGRAM_BOT_TOKEN", "DISCORD_TOKEN"] {
+        if std::env::var(token).is_ok_and(|value| !value.trim().is_empty()) {
+            anyhow::bail!(
+                "{token} is set, but this build has no live chat adapter yet (Telegram and Discord are issues 6 and 7); unset it to use the console chat"
+            );
+        }
     }
-    Ok(())
+    console::run(settings, None, None)
 }

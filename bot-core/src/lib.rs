@@ -14,16 +14,23 @@
 //! - [`provider`]: tracking sources behind one port (Cainiao, 17TRACK, Ship24, the
 //!   simulated carrier), routing, rate limits, retries and circuit breakers;
 //! - [`store`]: the `Store` port and its SQL implementation (SQLite, PostgreSQL);
+//! - [`conversation`]: every command, written once for all platforms;
+//! - [`engine`]: polling on a stage-dependent cadence, ingest with a transactional
+//!   outbox, handoffs, reminders, and dispatch through the adapters' `Notifier`s;
+//! - [`reply`]: the platform-neutral reply model (text blocks and buttons);
 //! - [`track`]: one-shot tracking: fetch a number (and its handoffs) and judge it;
 //! - [`messages`]: the message catalogue, keyed by id;
 //! - [`settings`]: typed configuration from `config/default.toml` and `PARCELBOT__*`
 //!   environment variables.
 
 pub mod clock;
+pub mod conversation;
+pub mod engine;
 pub mod interpret;
 pub mod messages;
 pub mod number;
 pub mod provider;
+pub mod reply;
 pub mod settings;
 pub mod store;
 pub mod track;

@@ -102,6 +102,9 @@ fn english(id: &str) -> Option<&'static str> {
         "next.keep_evidence" => {
             "Next: take a screenshot of this tracking page and open a dispute: it is your evidence."
         }
+        "next.arriving_before_deadline" => {
+            "Next: it is with the local carrier and should reach you in time; if it has not arrived the day before the deadline, open a dispute."
+        }
         "next.retry_later" => "Next: I will try again later.",
         _ => return None,
     })

@@ -15,7 +15,7 @@ use serde::Deserialize;
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// Keys whose environment value is a comma-separated list.
-const LIST_KEYS: &[&str] = &["providers.enabled"];
+const LIST_KEYS: &[&str] = &["providers.enabled", "engine.reminder_days"];
 
 /// Configuration as written, before validation.
 #[derive(Debug, Deserialize)]
@@ -27,6 +27,32 @@ pub struct RawSettings {
     pub database: RawDatabase,
     /// Tracking providers.
     pub providers: RawProviders,
+    /// The engine.
+    pub engine: RawEngine,
+    /// Limits per chat.
+    pub limits: RawLimits,
+}
+
+/// The `[engine]` section as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEngine {
+    /// Days before the buyer-protection deadline to remind at.
+    pub reminder_days: Vec<i64>,
+    /// Attempts before a message is given up on.
+    pub max_send_attempts: i64,
+}
+
+/// The `[limits]` section as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Parcels followed at once per chat.
+    pub active_parcels: usize,
+    /// New numbers per chat per 24 hours.
+    pub new_numbers_per_day: i64,
+    /// Commands per chat per minute.
+    pub commands_per_minute: usize,
 }
 
 /// The `[providers]` section as written.
@@ -92,6 +118,12 @@ pub struct Settings {
     pub database: DatabaseUrl,
     /// Tracking providers.
     pub providers: ProviderSettings,
+    /// Reminder offsets in days before the protection deadline, largest first.
+    pub reminder_days: Vec<i64>,
+    /// Attempts before a message is dead-lettered.
+    pub max_send_attempts: i64,
+    /// Limits per chat.
+    pub limits: crate::conversation::ChatLimits,
 }
 
 /// A provider the configuration can name.
@@ -317,10 +349,45 @@ impl Settings {
             });
         };
         let providers = validate_providers(raw.providers)?;
+        let mut reminder_days = raw.engine.reminder_days;
+        if reminder_days.iter().any(|d| !(1..=60).contains(d)) {
+            return Err(invalid(
+                "engine.reminder_days",
+                "each must be between 1 and 60 days",
+            ));
+        }
+        reminder_days.sort_unstable_by(|a, b| b.cmp(a));
+        reminder_days.dedup();
+        if !(1..=50).contains(&raw.engine.max_send_attempts) {
+            return Err(invalid("engine.max_send_attempts", "must be between 1 and 50"));
+        }
+        let limits = raw.limits;
+        if limits.active_parcels == 0 || limits.active_parcels > 10_000 {
+            return Err(invalid("limits.active_parcels", "must be between 1 and 10000"));
+        }
+        if !(1..=10_000).contains(&limits.new_numbers_per_day) {
+            return Err(invalid(
+                "limits.new_numbers_per_day",
+                "must be between 1 and 10000",
+            ));
+        }
+        if limits.commands_per_minute == 0 || limits.commands_per_minute > 1000 {
+            return Err(invalid(
+                "limits.commands_per_minute",
+                "must be between 1 and 1000",
+            ));
+        }
         Ok(Settings {
             data_dir,
             database,
             providers,
+            reminder_days,
+            max_send_attempts: raw.engine.max_send_attempts,
+            limits: crate::conversation::ChatLimits {
+                active_parcels: limits.active_parcels,
+                new_numbers_per_day: limits.new_numbers_per_day,
+                commands_per_minute: limits.commands_per_minute,
+            },
         })
     }
 }

@@ -33,7 +33,7 @@ use crate::number::checksum::s10_check_digit;
 pub const NAME: &str = "sim";
 
 /// How long before the first question a journey starts.
-const HEAD_START: Duration = Duration::days(2);
+pub const HEAD_START: Duration = Duration::days(2);
 
 /// What happens to a simulated parcel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -94,6 +94,66 @@ pub struct SubscriptionView {
     pub label: Option<String>,
     /// The stage last recorded.
     pub stage: Option<Stage>,
+    /// When the newest event happened.
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// The buyer-protection deadline the chat set.
+    pub protection_ends: Option<DateTime<Utc>>,
+    /// The person who tracked it (in a group chat), as the platform names them.
+    pub user: Option<String>,
+    /// When the chat subscribed.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A chat's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSettings {
+    /// The store's id.
+    pub id: ChatId,
+    /// IANA time zone name (`Europe/Amsterdam`) or `UTC`.
+    pub time_zone: String,
+    /// ISO country code of the buyer's address.
+    pub country: Option<String>,
+    /// The buyer's city.
+    pub city: Option<String>,
+    /// Whether the platform still lets the bot write to the chat.
+    pub reachable: bool,
+}
+
+/// A number of a parcel, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParcelNumber {
+    /// The number.
+    pub number: String,
+    /// Its carrier.
+    pub carrier: String,
+    /// The number it was handed over from, for last-mile numbers.
+    pub linked_from: Option<String>,
+    /// When it was first stored.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A subscription whose buyer-protection deadline is near, for reminders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectionDue {
+    /// The chat to remind.
+    pub chat: ChatId,
+    /// The parcel.
+    pub parcel: ParcelId,
+    /// The deadline.
+    pub ends: DateTime<Utc>,
+    /// The parcel's stage.
+    pub stage: Option<Stage>,
+}
+
+/// A handoff number to link to a parcel and poll from now on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNumber {
+    /// The new number (valid: it was parsed).
+    pub number: TrackingNumber,
+    /// The carrier the source named, else the recognised one.
+    pub carrier: String,
+    /// The number it was handed over from.
+    pub linked_from: String,
 }
 
 /// A number whose poll is due, leased to one engine instance.
@@ -105,6 +165,10 @@ pub struct DueNumber {
     pub parcel: ParcelId,
     /// The parcel's stage last recorded.
     pub stage: Option<Stage>,
+    /// When the parcel's newest stored event happened.
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// When the parcel was first tracked.
+    pub tracked_since: DateTime<Utc>,
 }
 
 /// A proactive message to queue for every chat subscribed to a parcel.
@@ -134,6 +198,8 @@ pub struct PollRecord {
     pub last_event_at: Option<DateTime<Utc>>,
     /// When to poll the number next (`None`: never again).
     pub next_poll_at: Option<DateTime<Utc>>,
+    /// Handoff numbers to link to the parcel, polled from `now` on.
+    pub links: Vec<NewNumber>,
     /// Messages for every subscribed chat.
     pub notices: Vec<Notice>,
 }
@@ -151,6 +217,10 @@ pub struct OutboxMessage {
     pub kind: String,
     /// The message, as JSON.
     pub payload: String,
+    /// The chat's label for the parcel.
+    pub label: Option<String>,
+    /// The chat's time zone.
+    pub time_zone: String,
     /// Earlier attempts to send it.
     pub attempts: i64,
 }
@@ -191,8 +261,97 @@ pub trait Store: Send + Sync + 'static {
         chat: ChatId,
         number: &TrackingNumber,
         label: Option<&str>,
+        user: Option<&str>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Subscribed, StoreError>> + Send;
+
+    /// The chat's settings. MUST return [`StoreError::NotFound`] for an unknown chat.
+    fn chat_settings(&self, chat: ChatId) -> impl Future<Output = Result<ChatSettings, StoreError>> + Send;
+
+    /// Sets the chat's time zone (an IANA name, checked by the caller).
+    fn set_time_zone(
+        &self,
+        chat: ChatId,
+        time_zone: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets the buyer's country (ISO code) and city.
+    fn set_place(
+        &self,
+        chat: ChatId,
+        country: Option<&str>,
+        city: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks a chat reachable or not; messages to an unreachable chat wait.
+    fn set_reachable(
+        &self,
+        chat: &ChatRef,
+        reachable: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets (or clears) the buyer-protection deadline of the chat's subscription.
+    /// MUST return [`StoreError::NotFound`] when the chat does not follow the parcel.
+    fn set_protection(
+        &self,
+        chat: ChatId,
+        parcel: ParcelId,
+        ends: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The parcel's numbers, the originally tracked one first.
+    fn parcel_numbers(
+        &self,
+        parcel: ParcelId,
+    ) -> impl Future<Output = Result<Vec<ParcelNumber>, StoreError>> + Send;
+
+    /// Every tracked number with no predecessor and when it was first stored (to resume
+    /// the simulated carrier's journeys after a restart).
+    fn origin_numbers(&self) -> impl Future<Output = Result<Vec<ParcelNumber>, StoreError>> + Send;
+
+    /// How many subscriptions the chat started since `since` (ended ones included;
+    /// the store keeps a week of them).
+    fn subscriptions_since(
+        &self,
+        chat: ChatId,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Subscriptions with a protection deadline in `(from, to]` whose parcel is not
+    /// delivered.
+    fn protection_due(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<ProtectionDue>, StoreError>> + Send;
+
+    /// Queues one message for one chat; a second notice with the same dedupe key for the
+    /// same chat is ignored. Returns whether it was queued.
+    fn enqueue(
+        &self,
+        chat: ChatId,
+        parcel: Option<ParcelId>,
+        notice: &Notice,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records that a platform update was handled. Returns `false` when it had been
+    /// already (a replay), in which case nothing is changed.
+    fn first_handling(
+        &self,
+        platform: &str,
+        update_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes one message from the platform's shared budget for the one-second window
+    /// starting at `window_start` (epoch seconds), if fewer than `limit` were taken.
+    fn take_send_slot(
+        &self,
+        platform: &str,
+        window_start: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The chat's subscriptions, oldest first.
     fn subscriptions(
@@ -241,6 +400,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Marks a message delivered. Only call after the platform accepted it.
     fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Puts a leased message back, untouched, to be sent from `at` (a rate limit said
+    /// not yet; this is not a failed attempt).
+    fn defer(&self, id: i64, at: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Records a failed attempt: the message is retried at `retry_at`, or dead-lettered
     /// when `retry_at` is `None`.

@@ -14,8 +14,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::{
-    ChatId, ChatRef, DueNumber, OutboxMessage, ParcelId, PollRecord, Store, StoreError, Subscribed,
-    SubscriptionId, SubscriptionView,
+    ChatId, ChatRef, ChatSettings, DueNumber, Notice, OutboxMessage, ParcelId, ParcelNumber, PollRecord,
+    ProtectionDue, Store, StoreError, Subscribed, SubscriptionId, SubscriptionView,
 };
 use crate::interpret::{Event, Stage};
 use crate::number::TrackingNumber;
@@ -130,6 +130,18 @@ impl SqlStore {
         self.pool.close().await;
     }
 
+    /// Runs an update that must touch a row; none touched is [`StoreError::NotFound`].
+    async fn update_one<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<(), StoreError> {
+        let touched = query.execute(&self.pool).await.map_err(internal)?.rows_affected();
+        if touched == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// `FOR UPDATE SKIP LOCKED` where the dialect has it.
     fn skip_locked(&self) -> &'static str {
         match self.dialect {
@@ -166,6 +178,7 @@ impl Store for SqlStore {
         chat: ChatId,
         number: &TrackingNumber,
         label: Option<&str>,
+        user: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Subscribed, StoreError> {
         let mut tx = self.pool.begin().await.map_err(internal)?;
@@ -221,11 +234,13 @@ impl Store for SqlStore {
             }
         };
         let subscription: i64 = sqlx::query_scalar(
-            "INSERT INTO subscriptions (chat_id, parcel_id, label, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO subscriptions (chat_id, parcel_id, label, user_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(chat.0)
         .bind(parcel)
         .bind(label)
+        .bind(user)
         .bind(millis(now))
         .fetch_one(&mut *tx)
         .await
@@ -233,6 +248,18 @@ impl Store for SqlStore {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadySubscribed,
             _ => internal(error),
         })?;
+        sqlx::query("INSERT INTO subscription_log (chat_id, created_at) VALUES ($1, $2)")
+            .bind(chat.0)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        sqlx::query("DELETE FROM subscription_log WHERE chat_id = $1 AND created_at < $2")
+            .bind(chat.0)
+            .bind(millis(now - Duration::days(7)))
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         Ok(Subscribed {
             subscription: SubscriptionId(subscription),
@@ -243,7 +270,8 @@ impl Store for SqlStore {
 
     async fn subscriptions(&self, chat: ChatId) -> Result<Vec<SubscriptionView>, StoreError> {
         let rows = sqlx::query(
-            "SELECT s.id, s.parcel_id, s.label, p.stage, t.number \
+            "SELECT s.id, s.parcel_id, s.label, p.stage, t.number, p.last_event_at, s.protection_ends, \
+             s.user_id, s.created_at \
              FROM subscriptions s JOIN parcels p ON p.id = s.parcel_id \
              JOIN tracking_numbers t ON t.parcel_id = s.parcel_id \
              WHERE s.chat_id = $1 ORDER BY s.id, t.linked_from IS NOT NULL, t.number",
@@ -264,6 +292,10 @@ impl Store for SqlStore {
                     numbers: vec![number],
                     label: row.try_get(2).map_err(internal)?,
                     stage: stage_of(row.try_get(3).map_err(internal)?),
+                    last_event_at: optional_time(&row, 5)?,
+                    protection_ends: optional_time(&row, 6)?,
+                    user: row.try_get(7).map_err(internal)?,
+                    created_at: from_millis(row.try_get(8).map_err(internal)?),
                 }),
             }
         }
@@ -313,7 +345,7 @@ impl Store for SqlStore {
         .map_err(internal)?;
         // One read for the whole lease (owner and expiry name it), not one per number.
         let rows = sqlx::query(
-            "SELECT t.number, t.parcel_id, p.stage FROM tracking_numbers t \
+            "SELECT t.number, t.parcel_id, p.stage, p.last_event_at, p.created_at FROM tracking_numbers t \
              JOIN parcels p ON p.id = t.parcel_id \
              WHERE t.lease_owner = $1 AND t.lease_until = $2 ORDER BY t.next_poll_at, t.number",
         )
@@ -329,6 +361,8 @@ impl Store for SqlStore {
                     number: row.try_get(0).map_err(internal)?,
                     parcel: ParcelId(row.try_get(1).map_err(internal)?),
                     stage: stage_of(row.try_get(2).map_err(internal)?),
+                    last_event_at: optional_time(row, 3)?,
+                    tracked_since: from_millis(row.try_get(4).map_err(internal)?),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -375,6 +409,21 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(internal)?;
+        for link in &record.links {
+            sqlx::query(
+                "INSERT INTO tracking_numbers (number, parcel_id, format, carrier, linked_from, next_poll_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (number) DO NOTHING",
+            )
+            .bind(link.number.as_str())
+            .bind(record.parcel.0)
+            .bind(link.number.format())
+            .bind(&link.carrier)
+            .bind(&link.linked_from)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        }
         for notice in &record.notices {
             sqlx::query(
                 "INSERT INTO outbox (chat_id, parcel_id, kind, dedupe_key, payload, created_at, available_at) \
@@ -433,8 +482,9 @@ impl Store for SqlStore {
         .await
         .map_err(internal)?;
         let rows = sqlx::query(
-            "SELECT o.id, c.platform, c.platform_chat_id, o.parcel_id, o.kind, o.payload, o.attempts \
+            "SELECT o.id, c.platform, c.platform_chat_id, o.parcel_id, o.kind, o.payload, o.attempts, s.label, c.time_zone \
              FROM outbox o JOIN chats c ON c.id = o.chat_id \
+             LEFT JOIN subscriptions s ON s.chat_id = o.chat_id AND s.parcel_id = o.parcel_id \
              WHERE o.lease_owner = $1 AND o.lease_until = $2 ORDER BY o.id",
         )
         .bind(owner)
@@ -453,6 +503,8 @@ impl Store for SqlStore {
                     parcel: row.try_get::<Option<i64>, _>(3).map_err(internal)?.map(ParcelId),
                     kind: row.try_get(4).map_err(internal)?,
                     payload: row.try_get(5).map_err(internal)?,
+                    label: row.try_get(7).map_err(internal)?,
+                    time_zone: row.try_get(8).map_err(internal)?,
                     attempts: row.try_get(6).map_err(internal)?,
                 })
             })
@@ -467,6 +519,235 @@ impl Store for SqlStore {
              WHERE id = $2",
         )
         .bind(millis(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(internal)?;
+        Ok(())
+    }
+
+    async fn chat_settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
+        let row = sqlx::query("SELECT time_zone, country, city, reachable FROM chats WHERE id = $1")
+            .bind(chat.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(internal)?
+            .ok_or(StoreError::NotFound)?;
+        Ok(ChatSettings {
+            id: chat,
+            time_zone: row.try_get(0).map_err(internal)?,
+            country: row.try_get(1).map_err(internal)?,
+            city: row.try_get(2).map_err(internal)?,
+            reachable: row.try_get::<i64, _>(3).map_err(internal)? != 0,
+        })
+    }
+
+    async fn set_time_zone(&self, chat: ChatId, time_zone: &str) -> Result<(), StoreError> {
+        self.update_one(
+            sqlx::query("UPDATE chats SET time_zone = $1 WHERE id = $2")
+                .bind(time_zone)
+                .bind(chat.0),
+        )
+        .await
+    }
+
+    async fn set_place(
+        &self,
+        chat: ChatId,
+        country: Option<&str>,
+        city: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.update_one(
+            sqlx::query("UPDATE chats SET country = $1, city = $2 WHERE id = $3")
+                .bind(country)
+                .bind(city)
+                .bind(chat.0),
+        )
+        .await
+    }
+
+    async fn set_reachable(&self, chat: &ChatRef, reachable: bool) -> Result<(), StoreError> {
+        self.update_one(
+            sqlx::query("UPDATE chats SET reachable = $1 WHERE platform = $2 AND platform_chat_id = $3")
+                .bind(i64::from(reachable))
+                .bind(chat.platform())
+                .bind(chat.id()),
+        )
+        .await
+    }
+
+    async fn set_protection(
+        &self,
+        chat: ChatId,
+        parcel: ParcelId,
+        ends: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.update_one(
+            sqlx::query(
+                "UPDATE subscriptions SET protection_ends = $1 WHERE chat_id = $2 AND parcel_id = $3",
+            )
+            .bind(ends.map(millis))
+            .bind(chat.0)
+            .bind(parcel.0),
+        )
+        .await
+    }
+
+    async fn parcel_numbers(&self, parcel: ParcelId) -> Result<Vec<ParcelNumber>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.number, t.carrier, t.linked_from, p.created_at FROM tracking_numbers t \
+             JOIN parcels p ON p.id = t.parcel_id WHERE t.parcel_id = $1 \
+             ORDER BY t.linked_from IS NOT NULL, t.number",
+        )
+        .bind(parcel.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        rows.iter().map(parcel_number_of).collect()
+    }
+
+    async fn origin_numbers(&self) -> Result<Vec<ParcelNumber>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.number, t.carrier, t.linked_from, p.created_at FROM tracking_numbers t \
+             JOIN parcels p ON p.id = t.parcel_id WHERE t.linked_from IS NULL ORDER BY t.number",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        rows.iter().map(parcel_number_of).collect()
+    }
+
+    async fn subscriptions_since(&self, chat: ChatId, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM subscription_log WHERE chat_id = $1 AND created_at > $2")
+            .bind(chat.0)
+            .bind(millis(since))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(internal)
+    }
+
+    async fn protection_due(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ProtectionDue>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.chat_id, s.parcel_id, s.protection_ends, p.stage FROM subscriptions s \
+             JOIN parcels p ON p.id = s.parcel_id \
+             WHERE s.protection_ends > $1 AND s.protection_ends <= $2 \
+             AND (p.stage IS NULL OR p.stage <> 'delivered') ORDER BY s.protection_ends, s.id",
+        )
+        .bind(millis(from))
+        .bind(millis(to))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ProtectionDue {
+                    chat: ChatId(row.try_get(0).map_err(internal)?),
+                    parcel: ParcelId(row.try_get(1).map_err(internal)?),
+                    ends: from_millis(row.try_get(2).map_err(internal)?),
+                    stage: stage_of(row.try_get(3).map_err(internal)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn enqueue(
+        &self,
+        chat: ChatId,
+        parcel: Option<ParcelId>,
+        notice: &Notice,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let scope = parcel.map_or_else(|| "chat".to_owned(), |p| p.0.to_string());
+        let queued = sqlx::query(
+            "INSERT INTO outbox (chat_id, parcel_id, kind, dedupe_key, payload, created_at, available_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(chat.0)
+        .bind(parcel.map(|p| p.0))
+        .bind(&notice.kind)
+        .bind(format!("{scope}:{}:{}", notice.dedupe_key, chat.0))
+        .bind(&notice.payload)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(internal)?
+        .rows_affected();
+        Ok(queued == 1)
+    }
+
+    async fn first_handling(
+        &self,
+        platform: &str,
+        update_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO handled_updates (platform, update_id, handled_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (platform, update_id) DO NOTHING",
+        )
+        .bind(platform)
+        .bind(update_id)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(internal)?
+        .rows_affected();
+        // Replays come within minutes; a week of ids is plenty to recognise them.
+        sqlx::query("DELETE FROM handled_updates WHERE handled_at < $1")
+            .bind(millis(now - Duration::days(7)))
+            .execute(&self.pool)
+            .await
+            .map_err(internal)?;
+        Ok(inserted == 1)
+    }
+
+    async fn take_send_slot(
+        &self,
+        platform: &str,
+        window_start: i64,
+        limit: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        sqlx::query(
+            "INSERT INTO send_budget (platform, window_start, used) VALUES ($1, $2, 0) \
+             ON CONFLICT (platform, window_start) DO NOTHING",
+        )
+        .bind(platform)
+        .bind(window_start)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        // The row update is atomic in both dialects: two instances cannot both take the
+        // last slot.
+        let taken = sqlx::query(
+            "UPDATE send_budget SET used = used + 1 WHERE platform = $1 AND window_start = $2 AND used < $3",
+        )
+        .bind(platform)
+        .bind(window_start)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?
+        .rows_affected();
+        sqlx::query("DELETE FROM send_budget WHERE platform = $1 AND window_start < $2")
+            .bind(platform)
+            .bind(window_start - 60)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        Ok(taken == 1)
+    }
+
+    async fn defer(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, available_at = $1 WHERE id = $2",
+        )
+        .bind(millis(at))
         .bind(id)
         .execute(&self.pool)
         .await
@@ -575,6 +856,22 @@ async fn stop_polling_if_unfollowed(
     .await
     .map_err(internal)?;
     Ok(())
+}
+
+fn optional_time(row: &AnyRow, index: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(row
+        .try_get::<Option<i64>, _>(index)
+        .map_err(internal)?
+        .map(from_millis))
+}
+
+fn parcel_number_of(row: &AnyRow) -> Result<ParcelNumber, StoreError> {
+    Ok(ParcelNumber {
+        number: row.try_get(0).map_err(internal)?,
+        carrier: row.try_get(1).map_err(internal)?,
+        linked_from: row.try_get(2).map_err(internal)?,
+        created_at: from_millis(row.try_get(3).map_err(internal)?),
+    })
 }
 
 fn event_of(row: &AnyRow) -> Result<Event, StoreError> {

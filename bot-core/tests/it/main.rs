@@ -1,5 +1,7 @@
 //! Integration tests of `bot-core` through its public API.
 
+mod conversation;
+mod engine;
 mod interpret;
 mod numbers;
 mod providers;

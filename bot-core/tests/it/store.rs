@@ -7,7 +7,7 @@ use bot_core::interpret::{Event, Stage};
 use bot_core::number::TrackingNumber;
 use bot_core::settings::DatabaseUrl;
 use bot_core::store::sql::{create_postgres_database, drop_postgres_database};
-use bot_core::store::{ChatRef, Notice, ParcelId, PollRecord, SqlStore, Store, StoreError};
+use bot_core::store::{ChatRef, NewNumber, Notice, ParcelId, PollRecord, SqlStore, Store, StoreError};
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 10, 1, 8, 0, 0).single().expect("date")
@@ -21,17 +21,19 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
-async fn sqlite_store() -> SqlStore {
+/// A fresh SQLite file's URL.
+pub(crate) fn sqlite_url() -> DatabaseUrl {
     let dir = std::env::temp_dir().join(unique("parcelbot_store"));
-    let url = format!("sqlite://{}", dir.join("test.db").display());
-    SqlStore::connect(&DatabaseUrl::Sqlite(url))
-        .await
-        .expect("sqlite opens")
+    DatabaseUrl::Sqlite(format!("sqlite://{}", dir.join("test.db").display()))
+}
+
+pub(crate) async fn sqlite_store() -> SqlStore {
+    SqlStore::connect(&sqlite_url()).await.expect("sqlite opens")
 }
 
 /// A fresh PostgreSQL database for one test (with its name, to drop it after), or
 /// `None` (said loudly) without a server.
-async fn postgres_store() -> Option<(SqlStore, String)> {
+pub(crate) async fn postgres_store() -> Option<(SqlStore, String)> {
     let Ok(base) = std::env::var("TEST_POSTGRES_URL") else {
         eprintln!("SKIPPED: PostgreSQL store contract (TEST_POSTGRES_URL is not set)");
         return None;
@@ -50,7 +52,7 @@ async fn postgres_store() -> Option<(SqlStore, String)> {
     Some((store, name))
 }
 
-async fn drop_postgres(store: SqlStore, name: &str) {
+pub(crate) async fn drop_postgres(store: SqlStore, name: &str) {
     store.close().await;
     if let Ok(base) = std::env::var("TEST_POSTGRES_URL") {
         drop_postgres_database(&base, name)
@@ -90,18 +92,18 @@ async fn contract(store: &impl Store, label: &str) {
     // Subscribing: a new parcel, a second follower, and no double subscription.
     let rb = number("RB123456785CN");
     let first = store
-        .subscribe(alice_id, &rb, Some("headphones"), now)
+        .subscribe(alice_id, &rb, Some("headphones"), Some("alice"), now)
         .await
         .expect("subscribe");
     assert!(first.new_parcel);
     let second = store
-        .subscribe(bob_id, &rb, None, now)
+        .subscribe(bob_id, &rb, None, None, now)
         .await
         .expect("bob follows too");
     assert!(!second.new_parcel);
     assert_eq!(second.parcel, first.parcel);
     assert!(matches!(
-        store.subscribe(alice_id, &rb, None, now).await,
+        store.subscribe(alice_id, &rb, None, None, now).await,
         Err(StoreError::AlreadySubscribed)
     ));
     let views = store.subscriptions(alice_id).await.expect("list");
@@ -141,6 +143,11 @@ async fn contract(store: &impl Store, label: &str) {
         stage: Some(Stage::OriginSorting),
         last_event_at: Some(start() + Duration::hours(5)),
         next_poll_at: Some(later + Duration::hours(6)),
+        links: vec![NewNumber {
+            number: number("3SABCD1234567"),
+            carrier: "PostNL".to_owned(),
+            linked_from: "RB123456785CN".to_owned(),
+        }],
         notices: vec![Notice {
             kind: "stage".to_owned(),
             dedupe_key: "stage:origin_sorting".to_owned(),
@@ -155,6 +162,20 @@ async fn contract(store: &impl Store, label: &str) {
     );
     let events = store.parcel_events(first.parcel).await.expect("events");
     assert_eq!(events.len(), 2);
+    let numbers = store.parcel_numbers(first.parcel).await.expect("numbers");
+    assert_eq!(
+        numbers
+            .iter()
+            .map(|n| (n.number.as_str(), n.linked_from.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![("RB123456785CN", None), ("3SABCD1234567", Some("RB123456785CN"))],
+        "{label}: the handoff number is linked"
+    );
+    assert_eq!(
+        store.origin_numbers().await.expect("origins").len(),
+        1,
+        "{label}: the linked number is not an origin"
+    );
     assert_eq!(
         events[0],
         event(0, "Arrived at sorting center"),
@@ -164,13 +185,14 @@ async fn contract(store: &impl Store, label: &str) {
         store.subscriptions(bob_id).await.expect("list")[0].stage,
         Some(Stage::OriginSorting)
     );
-    assert!(
-        store
-            .lease_due_numbers("a", later, Duration::minutes(5), 10)
-            .await
-            .expect("lease")
-            .is_empty(),
-        "{label}: not due before its next poll"
+    let due = store
+        .lease_due_numbers("a", later, Duration::minutes(5), 10)
+        .await
+        .expect("lease");
+    assert_eq!(
+        due.iter().map(|d| d.number.as_str()).collect::<Vec<_>>(),
+        vec!["3SABCD1234567"],
+        "{label}: the polled number waits for its next poll, the new one is due at once"
     );
 
     // The outbox: one row per chat, leased once, sent, retried, dead-lettered.
@@ -229,7 +251,7 @@ async fn contract(store: &impl Store, label: &str) {
         .lease_due_numbers("a", after, Duration::minutes(5), 10)
         .await
         .expect("lease");
-    assert_eq!(due.len(), 1, "{label}: alice still follows it");
+    assert_eq!(due.len(), 2, "{label}: alice still follows it (both numbers)");
 
     // Forgetting a chat: nobody follows the parcel any more, so it is not polled.
     store.forget_chat(alice_id).await.expect("forget");
@@ -249,6 +271,157 @@ async fn contract(store: &impl Store, label: &str) {
     ));
 }
 
+/// Chat settings, protection deadlines, one-chat messages, replays, the shared send
+/// budget and unreachable chats.
+async fn engine_contract(store: &impl Store, label: &str) {
+    let now = start();
+    let chat = ChatRef::new("telegram", "-100500").expect("chat");
+    let id = store.upsert_chat(&chat, now).await.expect("chat");
+    let settings = store.chat_settings(id).await.expect("settings");
+    assert_eq!(
+        (settings.time_zone.as_str(), settings.reachable),
+        ("UTC", true),
+        "{label}"
+    );
+    store.set_time_zone(id, "Europe/Amsterdam").await.expect("tz");
+    store
+        .set_place(id, Some("NL"), Some("Utrecht"))
+        .await
+        .expect("place");
+    let settings = store.chat_settings(id).await.expect("settings");
+    assert_eq!(settings.time_zone, "Europe/Amsterdam", "{label}");
+    assert_eq!(settings.city.as_deref(), Some("Utrecht"), "{label}");
+    assert!(matches!(
+        store.chat_settings(bot_core::store::ChatId(999_999)).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let parcel = store
+        .subscribe(id, &number("LX123456785CN"), Some("lamp"), Some("7"), now)
+        .await
+        .expect("subscribe")
+        .parcel;
+    let ends = now + Duration::days(5);
+    store
+        .set_protection(id, parcel, Some(ends))
+        .await
+        .expect("protect");
+    assert!(matches!(
+        store
+            .set_protection(id, ParcelId(parcel.0 + 1000), Some(ends))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let view = &store.subscriptions(id).await.expect("list")[0];
+    assert_eq!(view.protection_ends, Some(ends), "{label}");
+    assert_eq!(view.user.as_deref(), Some("7"), "{label}");
+    assert_eq!(
+        store
+            .subscriptions_since(id, now - Duration::hours(1))
+            .await
+            .expect("count"),
+        1,
+        "{label}"
+    );
+    let due = store
+        .protection_due(now, now + Duration::days(7))
+        .await
+        .expect("due");
+    assert_eq!(due.len(), 1, "{label}");
+    assert_eq!((due[0].chat, due[0].parcel, due[0].ends), (id, parcel, ends));
+    assert!(
+        store
+            .protection_due(now, now + Duration::days(3))
+            .await
+            .expect("due")
+            .is_empty(),
+        "{label}: not yet within 3 days"
+    );
+
+    let notice = Notice {
+        kind: "reminder".to_owned(),
+        dedupe_key: "reminder:7".to_owned(),
+        payload: "{}".to_owned(),
+    };
+    assert!(
+        store
+            .enqueue(id, Some(parcel), &notice, now)
+            .await
+            .expect("queue")
+    );
+    assert!(
+        !store
+            .enqueue(id, Some(parcel), &notice, now)
+            .await
+            .expect("queue"),
+        "{label}: deduplicated"
+    );
+    let leased = store
+        .lease_outbox("d", now, Duration::minutes(1), 10)
+        .await
+        .expect("lease");
+    assert_eq!(leased.len(), 1, "{label}");
+    assert_eq!(leased[0].label.as_deref(), Some("lamp"), "{label}");
+    assert_eq!(leased[0].time_zone, "Europe/Amsterdam", "{label}");
+    store
+        .defer(leased[0].id, now + Duration::seconds(5))
+        .await
+        .expect("defer");
+    assert!(
+        store
+            .lease_outbox("d", now + Duration::seconds(4), Duration::minutes(1), 10)
+            .await
+            .expect("lease")
+            .is_empty(),
+        "{label}: deferred"
+    );
+    store.set_reachable(&chat, false).await.expect("unreachable");
+    let later = now + Duration::seconds(10);
+    assert!(
+        store
+            .lease_outbox("d", later, Duration::minutes(1), 10)
+            .await
+            .expect("lease")
+            .is_empty(),
+        "{label}: nothing goes to an unreachable chat"
+    );
+    store.set_reachable(&chat, true).await.expect("reachable");
+    let again = store
+        .lease_outbox("d", later, Duration::minutes(1), 10)
+        .await
+        .expect("lease");
+    assert_eq!(
+        again.len(),
+        1,
+        "{label}: the waiting message goes out once reachable"
+    );
+    assert_eq!(again[0].attempts, 0, "{label}: deferring is not an attempt");
+
+    assert!(store.first_handling("telegram", "u1", now).await.expect("first"));
+    assert!(!store.first_handling("telegram", "u1", now).await.expect("replay"));
+    assert!(
+        store
+            .first_handling("discord", "u1", now)
+            .await
+            .expect("other platform")
+    );
+
+    let window = now.timestamp();
+    for _ in 0..3 {
+        assert!(store.take_send_slot("telegram", window, 3).await.expect("slot"));
+    }
+    assert!(
+        !store.take_send_slot("telegram", window, 3).await.expect("slot"),
+        "{label}"
+    );
+    assert!(
+        store
+            .take_send_slot("telegram", window + 1, 3)
+            .await
+            .expect("slot")
+    );
+}
+
 /// Two owners leasing at the same moment get disjoint sets.
 async fn concurrent_leases(store: &SqlStore, label: &str) {
     let now = start();
@@ -261,7 +434,7 @@ async fn concurrent_leases(store: &SqlStore, label: &str) {
         let check = bot_core::number::checksum::s10_check_digit(&serial).expect("digits");
         let tracking = number(&format!("LX{serial}{check}CN"));
         store
-            .subscribe(chat, &tracking, None, now)
+            .subscribe(chat, &tracking, None, None, now)
             .await
             .expect("subscribe");
     }
@@ -281,6 +454,7 @@ async fn concurrent_leases(store: &SqlStore, label: &str) {
 async fn sqlite_store_keeps_the_contract() {
     let store = sqlite_store().await;
     contract(&store, "sqlite").await;
+    engine_contract(&sqlite_store().await, "sqlite").await;
     concurrent_leases(&sqlite_store().await, "sqlite").await;
 }
 
@@ -290,6 +464,11 @@ async fn postgres_store_keeps_the_contract() {
         return;
     };
     contract(&store, "postgres").await;
+    drop_postgres(store, &name).await;
+    let Some((store, name)) = postgres_store().await else {
+        return;
+    };
+    engine_contract(&store, "postgres").await;
     drop_postgres(store, &name).await;
     let Some((store, name)) = postgres_store().await else {
         return;

@@ -1,0 +1,636 @@
+//! The engine: watches every subscribed parcel so the buyer does not have to.
+//!
+//! One [`Engine::tick`] polls the numbers that are due (leased, so instances sharing a
+//! database never poll one number twice), merges what the providers return into the
+//! parcel's timeline, queues messages for the subscribers in the same transaction
+//! (stage changes, handoffs, a silence crossing into `act`), links and schedules new
+//! last-mile numbers, queues buyer-protection reminders, and dispatches the outbox.
+//! Everything reads time from the [`Clock`] it is given, so tests run months of a
+//! parcel's life in simulated time.
+//!
+//! Layout:
+//! - this module: [`Engine`], polling, ingest and reminders;
+//! - [`cadence`]: when a number is polled next, by stage;
+//! - [`notice`]: the messages queued in the outbox and how they are rendered;
+//! - [`notify`]: the [`Notifier`](notify::Notifier) port the chat adapters implement;
+//! - [`dispatch`]: sending the outbox within the platforms' limits.
+
+pub mod cadence;
+pub mod dispatch;
+pub mod notice;
+pub mod notify;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::clock::Clock;
+use crate::interpret::judge::{self, SilenceVerdict};
+use crate::interpret::{AssessInput, Assessment, Event, Stage, assess};
+use crate::number::{TrackingNumber, recognise};
+use crate::provider::{NumberResult, ProviderError, Providers};
+use crate::store::{DueNumber, NewNumber, Notice, ParcelId, PollRecord, Store, StoreError, SubscriptionView};
+use dispatch::{DispatchSettings, DispatchStats, Dispatcher};
+use notice::Notification;
+use notify::Notifier;
+
+/// How the engine behaves (from the `[engine]` configuration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSettings {
+    /// This instance's name in leases (unique per running instance).
+    pub owner: String,
+    /// Numbers leased per polling round.
+    pub poll_batch: i64,
+    /// How long a leased number is reserved; a crashed instance's leases expire after it.
+    pub lease_for: Duration,
+    /// Days before the buyer-protection deadline at which to remind, e.g. `[7, 3, 1]`.
+    pub reminder_days: Vec<i64>,
+    /// When every provider failed for a number, poll it again after this long.
+    pub failure_retry: Duration,
+    /// Seed of the jitter (fixed in tests for exact schedules).
+    pub jitter_seed: u64,
+    /// The dispatcher's behaviour.
+    pub dispatch: DispatchSettings,
+}
+
+impl Default for EngineSettings {
+    fn default() -> EngineSettings {
+        EngineSettings {
+            owner: format!("engine-{}", std::process::id()),
+            poll_batch: 200,
+            lease_for: Duration::minutes(5),
+            reminder_days: vec![7, 3, 1],
+            failure_retry: Duration::minutes(30),
+            jitter_seed: 0x5eed,
+            dispatch: DispatchSettings::default(),
+        }
+    }
+}
+
+/// Why the engine stopped a round.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one polling round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollStats {
+    /// Numbers leased and polled.
+    pub polled: usize,
+    /// Numbers for which every provider failed (retried later).
+    pub failed: usize,
+    /// New events stored.
+    pub new_events: usize,
+    /// Notices queued (per parcel, before fan-out to subscribers).
+    pub notices: usize,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickStats {
+    /// Polling.
+    pub poll: PollStats,
+    /// Reminders queued.
+    pub reminders: usize,
+    /// Dispatching.
+    pub dispatch: DispatchStats,
+}
+
+/// The engine.
+pub struct Engine<S, C> {
+    store: Arc<S>,
+    providers: Providers,
+    clock: C,
+    settings: EngineSettings,
+    dispatcher: Dispatcher<S>,
+    jitter: Mutex<fastrand::Rng>,
+}
+
+impl<S, C> std::fmt::Debug for Engine<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("owner", &self.settings.owner)
+            .field("providers", &self.providers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a stage is one the buyer waits through without doing anything.
+fn silence_is_advisable(stage: Option<Stage>) -> bool {
+    !matches!(
+        stage,
+        Some(Stage::Delivered | Stage::Returning | Stage::Exception)
+    )
+}
+
+/// The next step to advise for a parcel silent too long at `stage`.
+fn advice_step(stage: Option<Stage>) -> &'static str {
+    match stage {
+        Some(Stage::CustomsHeld) => "next.pay_duties",
+        Some(Stage::PickupAvailable) => "next.collect",
+        Some(Stage::LineHaul | Stage::Export) => "next.extend_or_dispute",
+        _ => "next.message_seller",
+    }
+}
+
+impl<S: Store, C: Clock> Engine<S, C> {
+    /// An engine over `store`, asking `providers`, living in `clock`'s time and sending
+    /// through `notifiers` (one per platform it serves).
+    pub fn new(
+        store: Arc<S>,
+        providers: Providers,
+        clock: C,
+        notifiers: Vec<Arc<dyn Notifier>>,
+        settings: EngineSettings,
+    ) -> Engine<S, C> {
+        let dispatcher = Dispatcher::new(
+            Arc::clone(&store),
+            settings.owner.clone(),
+            notifiers,
+            settings.dispatch,
+        );
+        let jitter = Mutex::new(fastrand::Rng::with_seed(settings.jitter_seed));
+        Engine {
+            store,
+            providers,
+            clock,
+            settings,
+            dispatcher,
+            jitter,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// The providers.
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// One tick: poll until nothing is due, queue reminders, and dispatch the outbox.
+    ///
+    /// # Errors
+    /// [`EngineError`] when the store fails; the next tick carries on where it stopped.
+    pub async fn tick(&self) -> Result<TickStats, EngineError> {
+        let mut stats = TickStats::default();
+        // Bounded, so that a huge backlog does not starve reminders and dispatch.
+        for _ in 0..50 {
+            let round = self.poll_due().await?;
+            stats.poll.polled += round.polled;
+            stats.poll.failed += round.failed;
+            stats.poll.new_events += round.new_events;
+            stats.poll.notices += round.notices;
+            if round.polled < usize::try_from(self.settings.poll_batch).unwrap_or(usize::MAX) {
+                break;
+            }
+        }
+        stats.reminders = self.remind().await?;
+        for _ in 0..50 {
+            let round = self.dispatcher.dispatch_once(self.clock.now()).await?;
+            stats.dispatch.sent += round.sent;
+            stats.dispatch.deferred += round.deferred;
+            stats.dispatch.retried += round.retried;
+            stats.dispatch.dead += round.dead;
+            stats.dispatch.unreachable += round.unreachable;
+            if round == DispatchStats::default() {
+                break;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Ticks every `every` of real time until `shutdown` completes; a failed tick is
+    /// logged and retried at the next one.
+    pub async fn run(&self, every: std::time::Duration, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = interval.tick() => {
+                    if let Err(error) = self.tick().await {
+                        tracing::error!(%error, "engine tick failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// One polling round: leases up to `poll_batch` due numbers, asks the providers (in
+    /// each provider's batch size, all providers at once), and records each result.
+    ///
+    /// # Errors
+    /// [`EngineError`] when the store fails.
+    pub async fn poll_due(&self) -> Result<PollStats, EngineError> {
+        let now = self.clock.now();
+        let due = self
+            .store
+            .lease_due_numbers(
+                &self.settings.owner,
+                now,
+                self.settings.lease_for,
+                self.settings.poll_batch,
+            )
+            .await?;
+        let mut stats = PollStats::default();
+        if due.is_empty() {
+            return Ok(stats);
+        }
+        let mut valid: Vec<(DueNumber, TrackingNumber)> = Vec::with_capacity(due.len());
+        for number in due {
+            match TrackingNumber::parse(&number.number) {
+                Ok(parsed) => valid.push((number, parsed)),
+                Err(_) => {
+                    // Stored numbers were parsed before; one that no longer parses (a
+                    // format withdrawn) is not polled again rather than failing forever.
+                    tracing::warn!(number = %number.number, "stored number no longer parses; not polled again");
+                    self.store.record_poll(quiet_record(&number, None), now).await?;
+                }
+            }
+        }
+        let numbers: Vec<TrackingNumber> = valid.iter().map(|(_, n)| n.clone()).collect();
+        let results = self.providers.fetch(&numbers).await;
+        for ((due, _), result) in valid.iter().zip(&results) {
+            let outcome = self.ingest(due, result, now, true).await?;
+            stats.polled += 1;
+            stats.failed += usize::from(outcome.failed);
+            stats.new_events += outcome.new_events;
+            stats.notices += outcome.notices;
+        }
+        Ok(stats)
+    }
+
+    /// Fetches every number of a parcel now and records the result without queueing
+    /// messages (the chat that asked sees the answer in its reply). Returns whether any
+    /// provider answered.
+    ///
+    /// # Errors
+    /// [`EngineError`] when the store fails.
+    pub async fn refresh(&self, view: &SubscriptionView) -> Result<bool, EngineError> {
+        let now = self.clock.now();
+        let numbers: Vec<TrackingNumber> = view
+            .numbers
+            .iter()
+            .filter_map(|n| TrackingNumber::parse(n).ok())
+            .collect();
+        let results = self.providers.fetch(&numbers).await;
+        let mut answered = false;
+        let mut stage = view.stage;
+        let mut last_event_at = view.last_event_at;
+        for result in &results {
+            let due = DueNumber {
+                number: result.number.as_str().to_owned(),
+                parcel: view.parcel,
+                stage,
+                last_event_at,
+                tracked_since: view.created_at,
+            };
+            let outcome = self.ingest(&due, result, now, false).await?;
+            answered |= !outcome.failed;
+            stage = outcome.stage;
+            last_event_at = outcome.last_event_at;
+        }
+        Ok(answered)
+    }
+
+    /// Judges a parcel from what the store holds, for a chat with its own facts.
+    ///
+    /// # Errors
+    /// [`EngineError`] when the store fails.
+    pub async fn assess_parcel(
+        &self,
+        parcel: ParcelId,
+        protection_ends: Option<DateTime<Utc>>,
+        destination: Option<crate::interpret::Destination>,
+    ) -> Result<(Assessment, Vec<Event>), EngineError> {
+        let numbers = self.store.parcel_numbers(parcel).await?;
+        let events = self.store.parcel_events(parcel).await?;
+        let origin = numbers
+            .iter()
+            .find(|n| n.linked_from.is_none())
+            .or(numbers.first())
+            .map(|n| n.number.clone())
+            .unwrap_or_default();
+        let linked = numbers
+            .iter()
+            .filter(|n| n.linked_from.is_some())
+            .map(|n| crate::provider::LinkedNumber {
+                number: n.number.clone(),
+                carrier: Some(n.carrier.clone()),
+            })
+            .collect();
+        let tracked_since = numbers.first().map(|n| n.created_at);
+        let assessment = assess(AssessInput {
+            number: origin,
+            now: self.clock.now().fixed_offset(),
+            ordered_at: None,
+            shipped_at: events
+                .is_empty()
+                .then_some(tracked_since)
+                .flatten()
+                .map(|t| t.fixed_offset()),
+            destination,
+            protection_ends: protection_ends.map(|t| t.fixed_offset()),
+            events: events.clone(),
+            linked_numbers: linked,
+        });
+        Ok((assessment, events))
+    }
+
+    /// Records one number's fetch result: merges new events, judges the parcel, queues
+    /// the notices (when `notify`), links handoff numbers and schedules the next poll,
+    /// all in one store transaction.
+    async fn ingest(
+        &self,
+        due: &DueNumber,
+        result: &NumberResult,
+        now: DateTime<Utc>,
+        notify: bool,
+    ) -> Result<IngestOutcome, StoreError> {
+        if !result.any_answer() {
+            let wait = retry_delay(result, self.settings.failure_retry);
+            let mut record = quiet_record(due, Some(now + cadence::spread(wait, self.jitter())));
+            record.stage = due.stage;
+            record.last_event_at = due.last_event_at;
+            self.store.record_poll(record, now).await?;
+            return Ok(IngestOutcome {
+                failed: true,
+                stage: due.stage,
+                last_event_at: due.last_event_at,
+                ..IngestOutcome::default()
+            });
+        }
+        let fetched: Vec<Event> = result
+            .found()
+            .flat_map(|(_, shipment)| shipment.events.iter().cloned())
+            .collect();
+        let linked: Vec<crate::provider::LinkedNumber> = result
+            .found()
+            .flat_map(|(_, shipment)| shipment.linked_numbers.iter().cloned())
+            .collect();
+        let newest = fetched.iter().map(|e| e.time.to_utc()).max();
+        let has_news = match (newest, due.last_event_at) {
+            (Some(newest), Some(known)) => newest > known,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let carries_numbers = !linked.is_empty()
+            || fetched
+                .iter()
+                .any(|e| e.number.as_deref().is_some_and(|n| n != due.number));
+        let mut record = PollRecord {
+            number: due.number.clone(),
+            parcel: due.parcel,
+            events: Vec::new(),
+            stage: due.stage,
+            last_event_at: due.last_event_at,
+            next_poll_at: None,
+            links: Vec::new(),
+            notices: Vec::new(),
+        };
+        let mut origin = due.number.clone();
+        if has_news || carries_numbers {
+            // The full path: the parcel's whole history, judged again.
+            let known = self.store.parcel_numbers(due.parcel).await?;
+            if let Some(first) = known.iter().find(|n| n.linked_from.is_none()) {
+                origin.clone_from(&first.number);
+            }
+            let mut events = self.store.parcel_events(due.parcel).await?;
+            events.extend(fetched.iter().cloned());
+            let assessment = assess(AssessInput {
+                number: origin.clone(),
+                now: now.fixed_offset(),
+                ordered_at: None,
+                shipped_at: None,
+                destination: None,
+                protection_ends: None,
+                events,
+                linked_numbers: linked,
+            });
+            record.stage = assessment.stage.or(due.stage);
+            record.last_event_at = assessment.last_event_at.max(due.last_event_at);
+            if notify
+                && let (Some(previous), Some(stage)) = (due.stage, assessment.stage)
+                && previous != stage
+            {
+                let at = assessment.last_event_at;
+                let notification = Notification::Stage {
+                    number: origin.clone(),
+                    stage,
+                    at,
+                    next_step: assessment.next_step.to_owned(),
+                };
+                let key = format!(
+                    "stage:{}:{}",
+                    stage.as_code(),
+                    at.map_or(0, |t| t.timestamp_millis())
+                );
+                record.notices.push(notification.to_notice(key));
+            }
+            for handoff in &assessment.handoff {
+                if known.iter().any(|n| n.number == handoff.number) || handoff.number == due.number {
+                    continue;
+                }
+                let Ok(number) = TrackingNumber::parse(&handoff.number) else {
+                    tracing::info!(number = %handoff.number, "handoff number is not one we can track");
+                    continue;
+                };
+                let carrier = handoff
+                    .carrier
+                    .clone()
+                    .unwrap_or_else(|| number.carrier().to_owned());
+                if notify {
+                    let notification = Notification::Handoff {
+                        number: origin.clone(),
+                        new_number: number.as_str().to_owned(),
+                        carrier: Some(carrier.clone()),
+                    };
+                    record
+                        .notices
+                        .push(notification.to_notice(format!("handoff:{}", number.as_str())));
+                }
+                record.links.push(NewNumber {
+                    number,
+                    carrier,
+                    linked_from: origin.clone(),
+                });
+            }
+            record.events = fetched;
+        }
+        let untracked = recognise(&origin).first().is_some_and(judge::is_untracked);
+        let since = record.last_event_at.unwrap_or(due.tracked_since);
+        let silence = judge::silence(record.stage, Some(since), untracked, now);
+        let verdict = silence.map(|s| s.verdict);
+        if notify
+            && let Some(silence) = silence.filter(|s| s.verdict == SilenceVerdict::Act)
+            && silence_is_advisable(record.stage)
+        {
+            let notification = Notification::Advice {
+                number: origin.clone(),
+                stage: record.stage,
+                days: silence.days.floor() as i64,
+                next_step: advice_step(record.stage).to_owned(),
+            };
+            let key = format!(
+                "advice:{}:{}",
+                record.stage.map_or("none", Stage::as_code),
+                since.timestamp_millis()
+            );
+            record.notices.push(notification.to_notice(key));
+        }
+        record.next_poll_at = cadence::next_poll(due.stage, record.stage, verdict, now, self.jitter());
+        let outcome = IngestOutcome {
+            failed: false,
+            new_events: 0,
+            notices: record.notices.len(),
+            stage: record.stage,
+            last_event_at: record.last_event_at,
+        };
+        let new_events = self.store.record_poll(record, now).await?;
+        Ok(IngestOutcome {
+            new_events,
+            ..outcome
+        })
+    }
+
+    /// Queues buyer-protection reminders that are due: for each subscription whose
+    /// deadline is within the largest reminder offset, the most urgent offset crossed
+    /// (once per deadline and offset, whatever the number of ticks).
+    ///
+    /// # Errors
+    /// [`EngineError`] when the store fails.
+    pub async fn remind(&self) -> Result<usize, EngineError> {
+        let now = self.clock.now();
+        let Some(largest) = self.settings.reminder_days.iter().copied().max() else {
+            return Ok(0);
+        };
+        let due = self
+            .store
+            .protection_due(now, now + Duration::days(largest))
+            .await?;
+        let mut queued = 0;
+        for subscription in due {
+            let left = subscription.ends - now;
+            let Some(offset) = self
+                .settings
+                .reminder_days
+                .iter()
+                .copied()
+                .filter(|days| left <= Duration::days(*days))
+                .min()
+            else {
+                continue;
+            };
+            let numbers = self.store.parcel_numbers(subscription.parcel).await?;
+            let number = numbers.first().map(|n| n.number.clone()).unwrap_or_default();
+            let days_left = (left.num_seconds() + 86_399) / 86_400;
+            let notification = Notification::Reminder {
+                number,
+                ends: subscription.ends,
+                days_left,
+                stage: subscription.stage,
+            };
+            let key = format!("reminder:{}:{offset}", subscription.ends.timestamp_millis());
+            if self
+                .store
+                .enqueue(
+                    subscription.chat,
+                    Some(subscription.parcel),
+                    &notification.to_notice(key),
+                    now,
+                )
+                .await?
+            {
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
+    /// One dispatch round (see [`dispatch`]).
+    ///
+    /// # Errors
+    /// [`EngineError`] when the store fails.
+    pub async fn dispatch_once(&self) -> Result<DispatchStats, EngineError> {
+        Ok(self.dispatcher.dispatch_once(self.clock.now()).await?)
+    }
+
+    /// Queues one message for one chat now (used by the conversation for messages that
+    /// must survive a crash as much as the engine's).
+    ///
+    /// # Errors
+    /// [`EngineError`] when the store fails.
+    pub async fn enqueue(
+        &self,
+        chat: crate::store::ChatId,
+        parcel: Option<ParcelId>,
+        notice: &Notice,
+    ) -> Result<bool, EngineError> {
+        Ok(self.store.enqueue(chat, parcel, notice, self.clock.now()).await?)
+    }
+
+    fn jitter(&self) -> f64 {
+        self.jitter.lock().unwrap_or_else(PoisonError::into_inner).f64()
+    }
+}
+
+/// What ingesting one result did.
+#[derive(Debug, Clone, Copy, Default)]
+struct IngestOutcome {
+    failed: bool,
+    new_events: usize,
+    notices: usize,
+    stage: Option<Stage>,
+    last_event_at: Option<DateTime<Utc>>,
+}
+
+/// A poll record that changes nothing but the schedule.
+fn quiet_record(due: &DueNumber, next_poll_at: Option<DateTime<Utc>>) -> PollRecord {
+    PollRecord {
+        number: due.number.clone(),
+        parcel: due.parcel,
+        events: Vec::new(),
+        stage: due.stage,
+        last_event_at: due.last_event_at,
+        next_poll_at,
+        links: Vec::new(),
+        notices: Vec::new(),
+    }
+}
+
+/// How long to wait after every provider failed: the longest retry-after a provider
+/// asked for (at most a day), else `default`.
+fn retry_delay(result: &NumberResult, default: Duration) -> Duration {
+    result
+        .answers
+        .iter()
+        .filter_map(|(_, answer)| match answer {
+            Err(ProviderError::RateLimited {
+                retry_after: Some(wait),
+            }) => Duration::from_std(*wait).ok(),
+            Err(ProviderError::QuotaExhausted) => Some(Duration::hours(6)),
+            _ => None,
+        })
+        .max()
+        .map_or(default, |wait| {
+            wait.clamp(Duration::minutes(1), Duration::days(1))
+        })
+}

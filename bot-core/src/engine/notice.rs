@@ -1,0 +1,266 @@
+//! Proactive messages: what the engine queues in the outbox (as JSON) and how queued
+//! messages for one chat and parcel are rendered into one [`Reply`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::interpret::Stage;
+use crate::messages::{Language, render};
+use crate::reply::{Action, Block, Button, Reply};
+use crate::store::Notice;
+
+/// One happening worth telling a subscriber about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notification {
+    /// The parcel moved to a new stage.
+    Stage {
+        /// The parcel's first number.
+        number: String,
+        /// The new stage.
+        stage: Stage,
+        /// When the event that moved it happened.
+        at: Option<DateTime<Utc>>,
+        /// The next step's message id.
+        next_step: String,
+    },
+    /// The parcel travels under a new number from now on.
+    Handoff {
+        /// The parcel's first number.
+        number: String,
+        /// The new number.
+        new_number: String,
+        /// Its carrier, when the source named it.
+        carrier: Option<String>,
+    },
+    /// The parcel has been silent for too long at its stage.
+    Advice {
+        /// The parcel's first number.
+        number: String,
+        /// The stage it is stuck in.
+        stage: Option<Stage>,
+        /// Days without news.
+        days: i64,
+        /// The next step's message id.
+        next_step: String,
+    },
+    /// Buyer protection ends soon.
+    Reminder {
+        /// The parcel's first number.
+        number: String,
+        /// When protection ends.
+        ends: DateTime<Utc>,
+        /// Whole days left, as announced (7, 3, 1 by default).
+        days_left: i64,
+        /// The parcel's stage.
+        stage: Option<Stage>,
+    },
+}
+
+impl Notification {
+    /// The message's kind, as stored in the outbox.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notification::Stage { .. } => "stage",
+            Notification::Handoff { .. } => "handoff",
+            Notification::Advice { .. } => "advice",
+            Notification::Reminder { .. } => "reminder",
+        }
+    }
+
+    /// The outbox notice, deduplicated by `dedupe_key` per chat.
+    pub fn to_notice(&self, dedupe_key: String) -> Notice {
+        Notice {
+            kind: self.kind().to_owned(),
+            dedupe_key,
+            // Serialising a plain enum of strings and numbers cannot fail.
+            payload: serde_json::to_string(self).unwrap_or_default(),
+        }
+    }
+
+    /// Reads a queued payload; `None` for one this version cannot read.
+    pub fn from_payload(payload: &str) -> Option<Notification> {
+        serde_json::from_str(payload).ok()
+    }
+
+    fn number(&self) -> &str {
+        match self {
+            Notification::Stage { number, .. }
+            | Notification::Handoff { number, .. }
+            | Notification::Advice { number, .. }
+            | Notification::Reminder { number, .. } => number,
+        }
+    }
+}
+
+/// Masks a number for a group chat: the first two and last four characters stay.
+pub fn mask_number(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    if chars.len() <= 6 {
+        return "•".repeat(chars.len());
+    }
+    let head: String = chars[..2].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "•".repeat(chars.len() - 6))
+}
+
+/// How the parcel is named in a message: the label with the number, or the number.
+pub fn parcel_name(label: Option<&str>, number: &str, masked: bool) -> String {
+    let number = if masked {
+        mask_number(number)
+    } else {
+        number.to_owned()
+    };
+    match label {
+        Some(label) => format!("{label} ({number})"),
+        None => number,
+    }
+}
+
+/// Renders every pending notification for one chat and parcel as one message: the
+/// newest stage only (the earlier ones are history by now), then handoffs, advice and
+/// reminders, in order. `parcel` gives the buttons their target.
+pub fn render_merged(
+    notifications: &[Notification],
+    label: Option<&str>,
+    parcel: Option<i64>,
+    masked: bool,
+    format_time: &dyn Fn(DateTime<Utc>) -> String,
+) -> Reply {
+    let language = Language::English;
+    let Some(first) = notifications.first() else {
+        return Reply::default();
+    };
+    let name = parcel_name(label, first.number(), masked);
+    let mut reply = Reply::default().with(Block::Title(format!("📦 {name}")));
+    let newest_stage = notifications
+        .iter()
+        .rposition(|n| matches!(n, Notification::Stage { .. }));
+    let mut next_steps: Vec<String> = Vec::new();
+    for (index, notification) in notifications.iter().enumerate() {
+        match notification {
+            Notification::Stage { .. } if Some(index) != newest_stage => {}
+            Notification::Stage {
+                stage, at, next_step, ..
+            } => {
+                let when = at.map(|at| format!(" ({})", format_time(at))).unwrap_or_default();
+                let stage_text = render(language, &format!("stage.{}", stage.as_code()), &[]);
+                reply = reply.with(Block::Text(format!("{stage_text}{when}")));
+                next_steps.push(next_step.clone());
+            }
+            Notification::Handoff {
+                new_number, carrier, ..
+            } => {
+                let new_number = if masked {
+                    mask_number(new_number)
+                } else {
+                    new_number.clone()
+                };
+                let carrier = carrier
+                    .as_deref()
+                    .map(|c| format!(" with {c}"))
+                    .unwrap_or_default();
+                reply = reply.with(Block::Text(format!(
+                    "New tracking number{carrier}: {new_number}. I follow it for you; nothing to do."
+                )));
+            }
+            Notification::Advice {
+                stage,
+                days,
+                next_step,
+                ..
+            } => {
+                let stage_text = stage.map_or_else(
+                    || "without a first scan".to_owned(),
+                    |s| format!("at the stage \"{}\"", s.as_code().replace('_', " ")),
+                );
+                reply = reply.with(Block::Text(format!(
+                    "No news for {days} days {stage_text}: that is longer than normal."
+                )));
+                next_steps.push(next_step.clone());
+            }
+            Notification::Reminder {
+                ends,
+                days_left,
+                stage,
+                ..
+            } => {
+                let day_word = if *days_left == 1 { "day" } else { "days" };
+                reply = reply.with(Block::Text(format!(
+                    "⏰ Buyer protection ends in {days_left} {day_word} ({}). If the parcel is not with you by then, you lose the right to a refund through the marketplace.",
+                    format_time(*ends)
+                )));
+                let arriving = matches!(
+                    stage,
+                    Some(
+                        Stage::HandedToLastMile
+                            | Stage::DomesticTransit
+                            | Stage::OutForDelivery
+                            | Stage::DeliveryFailed
+                            | Stage::PickupAvailable
+                    )
+                );
+                let step = if arriving {
+                    "next.arriving_before_deadline"
+                } else if *days_left <= 3 {
+                    "next.open_dispute"
+                } else {
+                    "next.extend_or_dispute"
+                };
+                next_steps.push(step.to_owned());
+            }
+        }
+    }
+    // Waiting is the default; only a step that asks something of the buyer is said.
+    if let Some(step) = next_steps
+        .last()
+        .filter(|step| !matches!(step.as_str(), "next.wait_until" | "next.wait_first_scan"))
+    {
+        let text = render(language, step, &[("date", "the next update".to_owned())]);
+        reply = reply.with(Block::Text(text));
+    }
+    if let Some(parcel) = parcel {
+        let wants_seller = notifications
+            .iter()
+            .any(|n| matches!(n, Notification::Advice { .. } | Notification::Reminder { .. }));
+        let mut row = vec![Button::new("Status", Action::Status(parcel))];
+        if wants_seller {
+            row.push(Button::new("Message for the seller", Action::Seller(parcel)));
+            row.push(Button::new("Dispute evidence", Action::Evidence(parcel)));
+        }
+        reply = reply.with_buttons(row);
+    }
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_keeps_the_ends() {
+        assert_eq!(mask_number("RB104729000CN"), "RB•••••••00CN");
+        assert_eq!(mask_number("AB12"), "••••");
+    }
+
+    #[test]
+    fn merged_messages_keep_only_the_newest_stage() {
+        let stage = |stage| Notification::Stage {
+            number: "RB104729000CN".to_owned(),
+            stage,
+            at: None,
+            next_step: "next.wait_until".to_owned(),
+        };
+        let reply = render_merged(
+            &[stage(Stage::Customs), stage(Stage::CustomsReleased)],
+            Some("shoes"),
+            Some(7),
+            false,
+            &|t| t.to_rfc3339(),
+        );
+        let text = reply.to_plain();
+        assert!(text.contains("shoes (RB104729000CN)"), "{text}");
+        assert!(text.contains("released"), "{text}");
+        assert!(!text.contains("going through import customs"), "{text}");
+    }
+}

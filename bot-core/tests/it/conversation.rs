@@ -1,0 +1,175 @@
+//! The conversation's rules that transcripts cannot show: replayed updates, groups,
+//! and the per-chat limits.
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+
+use bot_core::clock::SimulatedClock;
+use bot_core::conversation::{Answer, ChatLimits, Conversation, Incoming, Input};
+use bot_core::engine::{Engine, EngineSettings};
+use bot_core::provider::Providers;
+use bot_core::provider::sim::SimulatedCarrier;
+use bot_core::store::{ChatRef, SqlStore, Store};
+
+use crate::store::sqlite_store;
+
+async fn conversation(limits: ChatLimits) -> (Conversation<SqlStore, SimulatedClock>, SimulatedClock) {
+    let clock = SimulatedClock::new(Utc.with_ymd_and_hms(2026, 10, 1, 8, 0, 0).single().expect("date"));
+    let providers = Providers::new(vec![Arc::new(SimulatedCarrier::new(clock.clone()))]);
+    let engine = Engine::new(
+        Arc::new(sqlite_store().await),
+        providers,
+        clock.clone(),
+        Vec::new(),
+        EngineSettings::default(),
+    );
+    (Conversation::new(Arc::new(engine), limits), clock)
+}
+
+fn message(chat: &ChatRef, group: bool, update: Option<&str>, text: &str) -> Incoming {
+    Incoming {
+        chat: chat.clone(),
+        user: Some("42".to_owned()),
+        is_group: group,
+        update_id: update.map(str::to_owned),
+        input: Input::Text(text.to_owned()),
+    }
+}
+
+fn text(answers: &[Answer]) -> String {
+    answers
+        .iter()
+        .map(|a| a.reply.to_plain())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn a_replayed_update_is_ignored() {
+    let (conversation, _) = conversation(ChatLimits::default()).await;
+    let chat = ChatRef::new("telegram", "1001").expect("chat");
+    let first = conversation
+        .handle(message(&chat, false, Some("77"), "/track RB104729000CN"))
+        .await;
+    assert!(text(&first).contains("Following RB104729000CN"));
+    let replay = conversation
+        .handle(message(&chat, false, Some("77"), "/track RB104729000CN"))
+        .await;
+    assert!(replay.is_empty(), "no second reply: {replay:?}");
+    let store = conversation.engine().store();
+    let id = store.upsert_chat(&chat, Utc::now()).await.expect("chat");
+    assert_eq!(store.subscriptions(id).await.expect("list").len(), 1);
+}
+
+#[tokio::test]
+async fn groups_see_masked_numbers_and_details_go_private() {
+    let (conversation, _) = conversation(ChatLimits::default()).await;
+    let group = ChatRef::new("telegram", "-100123").expect("chat");
+    let answers = conversation
+        .handle(message(&group, true, None, "/track RB104729000CN"))
+        .await;
+    let all = text(&answers);
+    assert!(!all.contains("RB104729000CN"), "masked: {all}");
+    assert!(all.contains("RB•••••••00CN"), "{all}");
+    assert!(
+        answers.iter().any(|a| a.private),
+        "the status goes to the person who asked"
+    );
+    assert!(
+        answers.iter().any(|a| !a.private),
+        "the group hears that it is followed"
+    );
+    let list = conversation.handle(message(&group, true, None, "/list")).await;
+    assert!(list.iter().all(|a| a.private));
+}
+
+#[tokio::test]
+async fn per_chat_limits_are_kept_and_explained() {
+    let limits = ChatLimits {
+        active_parcels: 2,
+        new_numbers_per_day: 3,
+        commands_per_minute: 5,
+    };
+    let (conversation, clock) = conversation(limits).await;
+    let chat = ChatRef::new("telegram", "1001").expect("chat");
+    let numbers = ["RB104729000CN", "RB104729115CN", "RB104729225CN", "RB104729044CN"];
+    for number in &numbers[..2] {
+        conversation
+            .handle(message(&chat, false, None, &format!("/track {number}")))
+            .await;
+    }
+    let third = conversation
+        .handle(message(&chat, false, None, &format!("/track {}", numbers[2])))
+        .await;
+    assert!(
+        text(&third).contains("You follow 2 parcels, the most I keep"),
+        "{}",
+        text(&third)
+    );
+    conversation
+        .handle(message(&chat, false, None, "/untrack RB104729000CN"))
+        .await;
+    let again = conversation
+        .handle(message(&chat, false, None, &format!("/track {}", numbers[2])))
+        .await;
+    assert!(
+        text(&again).contains("Following RB104729225CN"),
+        "{}",
+        text(&again)
+    );
+    // Past the five commands of this minute.
+    clock.advance(Duration::minutes(2));
+    conversation
+        .handle(message(&chat, false, None, "/untrack RB104729115CN"))
+        .await;
+    let fourth = conversation
+        .handle(message(&chat, false, None, &format!("/track {}", numbers[3])))
+        .await;
+    assert!(
+        text(&fourth).contains("You added 3 numbers in the last 24 hours"),
+        "{}",
+        text(&fourth)
+    );
+    clock.advance(Duration::days(1));
+    let next_day = conversation
+        .handle(message(&chat, false, None, &format!("/track {}", numbers[3])))
+        .await;
+    assert!(
+        text(&next_day).contains("Following RB104729044CN"),
+        "{}",
+        text(&next_day)
+    );
+
+    for _ in 0..5 {
+        conversation.handle(message(&chat, false, None, "/help")).await;
+    }
+    let flood = conversation.handle(message(&chat, false, None, "/list")).await;
+    assert!(
+        text(&flood).contains("more than 5 messages a minute"),
+        "{}",
+        text(&flood)
+    );
+    clock.advance(Duration::minutes(1));
+    let calm = conversation.handle(message(&chat, false, None, "/list")).await;
+    assert!(text(&calm).contains("Your parcels (2)"), "{}", text(&calm));
+}
+
+#[tokio::test]
+async fn foreign_buttons_are_refused_without_change() {
+    let (conversation, _) = conversation(ChatLimits::default()).await;
+    let chat = ChatRef::new("telegram", "1001").expect("chat");
+    for data in ["s:999", "garbage", "x:1"] {
+        let answers = conversation
+            .handle(Incoming {
+                input: Input::Button(data.to_owned()),
+                ..message(&chat, false, None, "")
+            })
+            .await;
+        let said = text(&answers);
+        assert!(
+            said.contains("no longer valid") || said.contains("do not follow that parcel"),
+            "{data}: {said}"
+        );
+    }
+}

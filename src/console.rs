@@ -1,0 +1,306 @@
+//! The console adapter: the conversation in a terminal, on the embedded SQLite store,
+//! with the simulated carrier and simulated time. It is what `cargo run` starts when no
+//! chat token is configured, and what `parcelbot console --script` runs for tests.
+//!
+//! Time: interactive sessions run an accelerated clock (one real second is one
+//! simulated minute) and `/wait 3d` jumps ahead; scripts move time only with `/wait`,
+//! so a transcript always prints the same thing. Proactive messages are printed as the
+//! engine dispatches them, in simulated-time order.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::Context;
+use bot_core::clock::{Clock, SimulatedClock};
+use bot_core::conversation::parse::wait_duration;
+use bot_core::conversation::{Answer, Conversation, Incoming, Input};
+use bot_core::engine::dispatch::DispatchSettings;
+use bot_core::engine::notify::{Notifier, SendFuture, SendLimits};
+use bot_core::engine::{Engine, EngineSettings};
+use bot_core::number::TrackingNumber;
+use bot_core::provider::Providers;
+use bot_core::provider::sim::{self, SimulatedCarrier};
+use bot_core::reply::{Action, Reply, format_time};
+use bot_core::settings::Settings;
+use bot_core::store::{ChatRef, SqlStore, Store};
+use chrono::{DateTime, Duration, Utc};
+
+/// Simulated seconds per real second in an interactive session.
+const ACCELERATION: i64 = 60;
+
+/// Steps of a `/wait`: the engine ticks after each, so messages come in time order.
+const WAIT_STEP: Duration = Duration::minutes(15);
+
+/// The file keeping the simulated time between sessions (so journeys continue).
+const CLOCK_FILE: &str = "console-clock.txt";
+
+/// The console's one chat.
+fn console_chat() -> anyhow::Result<ChatRef> {
+    ChatRef::new("console", "local").context("console chat")
+}
+
+/// Prints proactive messages as the engine dispatches them.
+struct ConsoleNotifier {
+    clock: SimulatedClock,
+    out: Arc<Mutex<Vec<String>>>,
+    interactive: bool,
+}
+
+impl Notifier for ConsoleNotifier {
+    fn platform(&self) -> &'static str {
+        "console"
+    }
+
+    fn limits(&self) -> SendLimits {
+        SendLimits::UNLIMITED
+    }
+
+    fn is_group(&self, _chat: &ChatRef) -> bool {
+        false
+    }
+
+    fn send<'a>(&'a self, _chat: &'a ChatRef, reply: &'a Reply) -> SendFuture<'a> {
+        Box::pin(async move {
+            let text = format!(
+                "🔔 [{}]\n{}",
+                format_time(self.clock.now(), "UTC"),
+                indent(&reply.to_plain())
+            );
+            if self.interactive {
+                println!("\n{text}");
+            } else {
+                self.out.lock().unwrap_or_else(PoisonError::into_inner).push(text);
+            }
+            Ok(())
+        })
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("   {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+type ConsoleConversation = Conversation<SqlStore, SimulatedClock>;
+
+/// Runs the console: a script when `script` is given, else the interactive chat.
+pub fn run(settings: &Settings, script: Option<&Path>, start: Option<DateTime<Utc>>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let store = SqlStore::connect(&settings.database)
+            .await
+            .context("opening the database")?;
+        let clock_file = settings.data_dir.join(CLOCK_FILE);
+        let start = match start {
+            Some(start) => start,
+            None => resume_time(&clock_file).max(Utc::now()),
+        };
+        let clock = SimulatedClock::new(start);
+        let carrier = SimulatedCarrier::new(clock.clone());
+        // Journeys continue where they were: each starts where it started before.
+        for origin in store.origin_numbers().await.context("reading tracked numbers")? {
+            if let Ok(number) = TrackingNumber::parse(&origin.number) {
+                carrier.start_journey(&number, origin.created_at - sim::HEAD_START);
+            }
+        }
+        let providers = Providers::new(vec![Arc::new(carrier)]);
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let notifier = ConsoleNotifier {
+            clock: clock.clone(),
+            out: Arc::clone(&printed),
+            interactive: script.is_none(),
+        };
+        let engine = Arc::new(Engine::new(
+            Arc::new(store),
+            providers,
+            clock.clone(),
+            vec![Arc::new(notifier)],
+            EngineSettings {
+                owner: "console".to_owned(),
+                reminder_days: settings.reminder_days.clone(),
+                dispatch: DispatchSettings {
+                    max_attempts: settings.max_send_attempts,
+                    ..DispatchSettings::default()
+                },
+                ..EngineSettings::default()
+            },
+        ));
+        let conversation =
+            Arc::new(Conversation::new(Arc::clone(&engine), settings.limits).with_demo_home(sim::buyer_home));
+        let result = match script {
+            Some(path) => run_script(&conversation, &clock, path, &printed).await,
+            None => run_interactive(&conversation, &clock).await,
+        };
+        if let Err(error) = std::fs::write(&clock_file, clock.now().to_rfc3339()) {
+            tracing::warn!(%error, "could not save the simulated time");
+        }
+        result
+    })
+}
+
+fn resume_time(file: &Path) -> DateTime<Utc> {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| DateTime::parse_from_rfc3339(text.trim()).ok())
+        .map(|t| t.to_utc())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Lets `by` of simulated time pass in steps, ticking the engine after each.
+async fn wait(
+    conversation: &ConsoleConversation,
+    clock: &SimulatedClock,
+    by: Duration,
+) -> anyhow::Result<()> {
+    let end = clock.now() + by;
+    while clock.now() < end {
+        let step = WAIT_STEP.min(end - clock.now());
+        clock.advance(step);
+        conversation.engine().tick().await.context("engine tick")?;
+    }
+    Ok(())
+}
+
+/// What the user typed, as an update: a number alone presses that button of the last
+/// reply.
+fn to_input(line: &str, buttons: &[Action]) -> Input {
+    match line.trim().parse::<usize>() {
+        Ok(index) if (1..=buttons.len()).contains(&index) => Input::Button(buttons[index - 1].encode()),
+        _ => Input::Text(line.to_owned()),
+    }
+}
+
+fn render_answers(answers: &[Answer], buttons: &mut Vec<Action>) -> String {
+    buttons.clear();
+    let mut out = Vec::new();
+    for answer in answers {
+        let mut text = answer.reply.clone();
+        // Buttons become numbered choices the user can type.
+        let rows = std::mem::take(&mut text.buttons);
+        let mut lines = vec![indent(&text.to_plain())];
+        let choices: Vec<String> = rows
+            .iter()
+            .flatten()
+            .map(|button| {
+                buttons.push(button.action.clone());
+                format!("[{}] {}", buttons.len(), button.label)
+            })
+            .collect();
+        if !choices.is_empty() {
+            lines.push(format!("   {}", choices.join("  ")));
+        }
+        out.push(lines.join("\n"));
+    }
+    out.join("\n")
+}
+
+async fn handle_line(
+    conversation: &ConsoleConversation,
+    clock: &SimulatedClock,
+    line: &str,
+    buttons: &mut Vec<Action>,
+) -> anyhow::Result<String> {
+    let trimmed = line.trim();
+    if let Some(rest) = trimmed.strip_prefix("/wait") {
+        let Some(by) = wait_duration(rest) else {
+            return Ok(indent(
+                "How long? /wait 3d, /wait 12h, /wait 1d12h (at most a year).",
+            ));
+        };
+        wait(conversation, clock, by).await?;
+        return Ok(indent(&format!(
+            "⏩ It is now {} (simulated).",
+            format_time(clock.now(), "UTC")
+        )));
+    }
+    let incoming = Incoming {
+        chat: console_chat()?,
+        user: Some("you".to_owned()),
+        is_group: false,
+        update_id: None,
+        input: to_input(trimmed, buttons),
+    };
+    let answers = conversation.handle(incoming).await;
+    // Whatever the command queued goes out now, as it would on a platform.
+    conversation.engine().tick().await.context("engine tick")?;
+    Ok(render_answers(&answers, buttons))
+}
+
+async fn run_script(
+    conversation: &ConsoleConversation,
+    clock: &SimulatedClock,
+    path: &Path,
+    printed: &Mutex<Vec<String>>,
+) -> anyhow::Result<()> {
+    let script = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut buttons = Vec::new();
+    for line in script.lines() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        writeln!(out, "you> {line}")?;
+        let reply = handle_line(conversation, clock, line, &mut buttons).await?;
+        for message in printed.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
+            writeln!(out, "{message}")?;
+        }
+        if !reply.is_empty() {
+            writeln!(out, "{reply}")?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_interactive(
+    conversation: &Arc<ConsoleConversation>,
+    clock: &SimulatedClock,
+) -> anyhow::Result<()> {
+    println!(
+        "parcelbot console: simulated carrier, simulated time (1 s = 1 min; /wait 3d jumps ahead), data in the embedded SQLite store. Set TELEGRAM_BOT_TOKEN or DISCORD_TOKEN to go live. /help lists commands; Ctrl-D quits."
+    );
+    let ticker = {
+        let conversation = Arc::clone(conversation);
+        let clock = clock.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                interval.tick().await;
+                clock.advance(Duration::seconds(ACCELERATION));
+                if let Err(error) = conversation.engine().tick().await {
+                    tracing::error!(%error, "engine tick failed");
+                }
+            }
+        })
+    };
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::channel::<String>(16);
+    // Reading stdin blocks; a thread keeps the runtime free.
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut buttons = Vec::new();
+    print!("you> ");
+    std::io::stdout().flush()?;
+    while let Some(line) = lines_rx.recv().await {
+        if !line.trim().is_empty() {
+            let reply = handle_line(conversation, clock, &line, &mut buttons).await?;
+            println!("{reply}");
+        }
+        print!("you> ");
+        std::io::stdout().flush()?;
+    }
+    ticker.abort();
+    println!();
+    Ok(())
+}
