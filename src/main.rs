@@ -197,7 +197,7 @@ fn track_command(settings: &Settings, json: bool, input: &str) -> anyhow::Result
     let providers = Providers::from_settings(&settings.providers, clock).context("setting up providers")?;
     tracing::info!(providers = ?providers.names(), "tracking");
     let report = runtime
-        .block_on(track_once(&providers, &number, clock.now()))
+        .block_on(track_once(&providers, &number, None, clock.now()))
         .context("tracking failed")?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -128,8 +128,8 @@ impl Reply {
         self
     }
 
-    /// The reply as plain text (the console, logs, tests): titles in capitals are not
-    /// used, so that copying works; buttons are listed as `[label]`.
+    /// The reply as plain text (the console, logs, tests): titles between `**`, bullets
+    /// and quotes indented, buttons listed as `[label]`.
     pub fn to_plain(&self) -> String {
         let mut out: Vec<String> = Vec::new();
         for block in &self.blocks {

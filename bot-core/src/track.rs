@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::interpret::{AssessInput, Assessment, Event, assess};
+use crate::interpret::{AssessInput, Assessment, Destination, Event, assess};
 use crate::number::TrackingNumber;
 use crate::provider::{LinkedNumber, Lookup, NumberResult, ProviderError, Providers};
 
@@ -85,7 +85,8 @@ fn describe(errors: &[(&'static str, ProviderError)]) -> String {
 }
 
 /// Tracks `number` now: fetches it from every provider that serves it, follows linked
-/// numbers once, and judges the merged events at `now`.
+/// numbers once, and judges the merged events at `now` (against the buyer's
+/// `destination`, when known).
 ///
 /// # Errors
 /// [`TrackError::NoProvider`] when no provider serves the number;
@@ -94,6 +95,7 @@ fn describe(errors: &[(&'static str, ProviderError)]) -> String {
 pub async fn track_once(
     providers: &Providers,
     number: &TrackingNumber,
+    destination: Option<Destination>,
     now: DateTime<Utc>,
 ) -> Result<TrackReport, TrackError> {
     if providers.route(number).is_empty() {
@@ -134,7 +136,7 @@ pub async fn track_once(
         now: now.fixed_offset(),
         ordered_at: None,
         shipped_at: None,
-        destination: None,
+        destination,
         protection_ends: None,
         events,
         linked_numbers: linked,

@@ -196,9 +196,12 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             )))]);
         }
         let chat = store.upsert_chat(&incoming.chat, now).await?;
-        // A chat that talks to the bot can be written to again.
-        store.set_reachable(&incoming.chat, true).await?;
-        let settings = store.chat_settings(chat).await?;
+        let mut settings = store.chat_settings(chat).await?;
+        if !settings.reachable {
+            // A chat that talks to the bot can be written to again.
+            store.set_reachable(&incoming.chat, true).await?;
+            settings.reachable = true;
+        }
         let context = Context {
             incoming,
             chat,
@@ -521,18 +524,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                 )))),
             });
         }
-        let compact: String = wanted
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect::<String>()
-            .to_ascii_uppercase();
-        let by_number = views.iter().position(|v| v.numbers.contains(&compact));
-        let by_label = || {
-            views
-                .iter()
-                .position(|v| v.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(wanted)))
-        };
-        match by_number.or_else(by_label) {
+        match views.iter().position(|v| names(v, wanted)) {
             Some(index) => Ok(Ok(views.into_iter().nth(index).ok_or(StoreError::NotFound)?)),
             None => Ok(Err(one(Reply::text(format!(
                 "You do not follow a parcel called \"{}\". /list shows the ones you do.",
@@ -610,31 +602,11 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         }
         // Not followed: ask the providers once, without subscribing.
         let destination = self.destination(context, &number);
-        match crate::track::track_once(self.engine.providers(), &number, context.now).await {
-            Ok(report) => {
-                let mut assessment = report.assessment;
-                if destination.is_some() {
-                    let events = report
-                        .results
-                        .iter()
-                        .flat_map(|r| r.found().flat_map(|(_, s)| s.events.iter().cloned()))
-                        .collect();
-                    assessment = crate::interpret::assess(crate::interpret::AssessInput {
-                        number: number.as_str().to_owned(),
-                        now: context.now.fixed_offset(),
-                        ordered_at: None,
-                        shipped_at: None,
-                        destination,
-                        protection_ends: None,
-                        events,
-                        linked_numbers: Vec::new(),
-                    });
-                }
-                Ok(vec![self.private(
-                    context,
-                    render::fake_verdict(number.as_str(), &assessment, masked, false),
-                )])
-            }
+        match crate::track::track_once(self.engine.providers(), &number, destination, context.now).await {
+            Ok(report) => Ok(vec![self.private(
+                context,
+                render::fake_verdict(number.as_str(), &report.assessment, masked, false),
+            )]),
             Err(error) => Ok(one(Reply::text(format!(
                 "The number's format is fine, but I could not ask the carriers: {error}. Try again in a few minutes."
             )))),
@@ -654,15 +626,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         let mut chosen: Option<(SubscriptionView, String)> = None;
         for split in (1..=words.len()).rev() {
             let name = words[..split].join(" ");
-            let compact: String = name
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .collect::<String>()
-                .to_ascii_uppercase();
-            if let Some(view) = views.iter().find(|v| {
-                v.numbers.contains(&compact)
-                    || v.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(&name))
-            }) {
+            if let Some(view) = views.iter().find(|v| names(v, &name)) {
                 chosen = Some((view.clone(), words[split..].join(" ")));
                 break;
             }
@@ -899,6 +863,20 @@ struct Context<'a> {
     chat: ChatId,
     settings: ChatSettings,
     now: DateTime<Utc>,
+}
+
+/// Whether `name` (a number as typed, or a label in any case) names the parcel.
+fn names(view: &SubscriptionView, name: &str) -> bool {
+    let compact: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    view.numbers.contains(&compact)
+        || view
+            .label
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case(name.trim()))
 }
 
 fn one(reply: Reply) -> Vec<Answer> {

@@ -30,7 +30,7 @@ use crate::interpret::judge::{self, SilenceVerdict};
 use crate::interpret::{AssessInput, Assessment, Event, Stage, assess};
 use crate::number::{TrackingNumber, recognise};
 use crate::provider::{NumberResult, ProviderError, Providers};
-use crate::store::{DueNumber, NewNumber, Notice, ParcelId, PollRecord, Store, StoreError, SubscriptionView};
+use crate::store::{DueNumber, NewNumber, ParcelId, PollRecord, Store, StoreError, SubscriptionView};
 use dispatch::{DispatchSettings, DispatchStats, Dispatcher};
 use notice::Notification;
 use notify::Notifier;
@@ -367,9 +367,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
     ) -> Result<IngestOutcome, StoreError> {
         if !result.any_answer() {
             let wait = retry_delay(result, self.settings.failure_retry);
-            let mut record = quiet_record(due, Some(now + cadence::spread(wait, self.jitter())));
-            record.stage = due.stage;
-            record.last_event_at = due.last_event_at;
+            let record = quiet_record(due, Some(now + cadence::spread(wait, self.jitter())));
             self.store.record_poll(record, now).await?;
             return Ok(IngestOutcome {
                 failed: true,
@@ -386,16 +384,16 @@ impl<S: Store, C: Clock> Engine<S, C> {
             .found()
             .flat_map(|(_, shipment)| shipment.linked_numbers.iter().cloned())
             .collect();
+        // Sources append to a history: nothing newer than the stored last event means
+        // nothing to merge (a number named without a new event is linked with the next
+        // one). Without this, every poll of an origin number after its handoff, whose
+        // events name the new number, would reread and rejudge the whole parcel.
         let newest = fetched.iter().map(|e| e.time.to_utc()).max();
         let has_news = match (newest, due.last_event_at) {
             (Some(newest), Some(known)) => newest > known,
             (Some(_), None) => true,
             (None, _) => false,
         };
-        let carries_numbers = !linked.is_empty()
-            || fetched
-                .iter()
-                .any(|e| e.number.as_deref().is_some_and(|n| n != due.number));
         let mut record = PollRecord {
             number: due.number.clone(),
             parcel: due.parcel,
@@ -407,14 +405,21 @@ impl<S: Store, C: Clock> Engine<S, C> {
             notices: Vec::new(),
         };
         let mut origin = due.number.clone();
-        if has_news || carries_numbers {
+        if has_news {
             // The full path: the parcel's whole history, judged again.
             let known = self.store.parcel_numbers(due.parcel).await?;
             if let Some(first) = known.iter().find(|n| n.linked_from.is_none()) {
                 origin.clone_from(&first.number);
             }
-            let mut events = self.store.parcel_events(due.parcel).await?;
-            events.extend(fetched.iter().cloned());
+            let stored = self.store.parcel_events(due.parcel).await?;
+            // Only what the store does not hold yet is written (sources send the whole
+            // history each time).
+            let new: Vec<Event> = fetched
+                .into_iter()
+                .filter(|event| !stored.iter().any(|known| same_event(known, event, &due.number)))
+                .collect();
+            let mut events = stored;
+            events.extend(new.iter().cloned());
             let assessment = assess(AssessInput {
                 number: origin.clone(),
                 now: now.fixed_offset(),
@@ -473,7 +478,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
                     linked_from: origin.clone(),
                 });
             }
-            record.events = fetched;
+            record.events = new;
         }
         let untracked = recognise(&origin).first().is_some_and(judge::is_untracked);
         let since = record.last_event_at.unwrap_or(due.tracked_since);
@@ -573,20 +578,6 @@ impl<S: Store, C: Clock> Engine<S, C> {
         Ok(self.dispatcher.dispatch_once(self.clock.now()).await?)
     }
 
-    /// Queues one message for one chat now (used by the conversation for messages that
-    /// must survive a crash as much as the engine's).
-    ///
-    /// # Errors
-    /// [`EngineError`] when the store fails.
-    pub async fn enqueue(
-        &self,
-        chat: crate::store::ChatId,
-        parcel: Option<ParcelId>,
-        notice: &Notice,
-    ) -> Result<bool, EngineError> {
-        Ok(self.store.enqueue(chat, parcel, notice, self.clock.now()).await?)
-    }
-
     fn jitter(&self) -> f64 {
         self.jitter.lock().unwrap_or_else(PoisonError::into_inner).f64()
     }
@@ -600,6 +591,15 @@ struct IngestOutcome {
     notices: usize,
     stage: Option<Stage>,
     last_event_at: Option<DateTime<Utc>>,
+}
+
+/// Whether two events are the same row for the store (its unique key: number, time,
+/// source, text); an event without a number is stored under the polled number.
+fn same_event(stored: &Event, fetched: &Event, polled: &str) -> bool {
+    stored.time == fetched.time
+        && stored.text == fetched.text
+        && stored.source == fetched.source
+        && stored.number.as_deref() == Some(fetched.number.as_deref().unwrap_or(polled))
 }
 
 /// A poll record that changes nothing but the schedule.

@@ -192,7 +192,7 @@ async fn cainiao_found_with_legs_and_a_handoff() {
         providers.route(&number("3SCNLA12345678")).is_empty(),
         "Cainiao is not asked about PostNL numbers"
     );
-    let report = track_once(&providers, &number("AP00839790702074"), now)
+    let report = track_once(&providers, &number("AP00839790702074"), None, now)
         .await
         .expect("tracked");
     assert_eq!(report.assessment.stage, Some(Stage::HandedToLastMile));
@@ -411,7 +411,7 @@ async fn an_unreachable_source_gives_no_verdict() {
         .mount(&server)
         .await;
     let providers = Providers::new(vec![Arc::new(cainiao(&server, clock(), 15))]);
-    let error = track_once(&providers, &number("AP00839790702074"), Utc::now())
+    let error = track_once(&providers, &number("AP00839790702074"), None, Utc::now())
         .await
         .expect_err("nothing is known");
     assert!(
