@@ -263,7 +263,7 @@ async fn run_interactive(
     clock: &SimulatedClock,
 ) -> anyhow::Result<()> {
     println!(
-        "parcelbot console: simulated carrier, simulated time (1 s = 1 min; /wait 3d jumps ahead), data in the embedded SQLite store (the live Telegram and Discord adapters are not built yet). /help lists commands; Ctrl-D quits."
+        "parcelbot console: simulated carrier, simulated time (1 s = 1 min; /wait 3d jumps ahead), data in the embedded SQLite store (set TELEGRAM_BOT_TOKEN to go live on Telegram). /help lists commands; Ctrl-D quits."
     );
     let ticker = {
         let conversation = Arc::clone(conversation);

@@ -5,6 +5,7 @@
 //! the console adapter, [`console`]).
 
 mod console;
+mod live;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ enum Command {
         /// The tracking number.
         number: String,
     },
+    /// The live bot: the engine and every chat adapter whose token is set
+    /// (`TELEGRAM_BOT_TOKEN`), until Ctrl-C (what `cargo run` starts when a token is set).
+    Run,
     /// The chat in this terminal, with the simulated carrier and simulated time (what
     /// `cargo run` starts when no chat token is set).
     Console {
@@ -97,6 +101,7 @@ fn run() -> anyhow::Result<()> {
         Some(Command::Assess { json }) => assess_command(json),
         Some(Command::Track { json, number }) => track_command(&settings, json, &number),
         Some(Command::Console { script, start }) => console::run(&settings, script.as_deref(), start),
+        Some(Command::Run) => live::run(&settings, live::Tokens::from_env()),
         None => default_run(&settings),
     }
 }
@@ -215,14 +220,12 @@ fn track_command(settings: &Settings, json: bool, input: &str) -> anyhow::Result
     Ok(())
 }
 
-/// `cargo run`: the live adapters when a chat token is set, else the console chat.
+/// `cargo run`: the live bot when a chat token is set, else the console chat.
 fn default_run(settings: &Settings) -> anyhow::Result<()> {
-    for token in ["TELEGRAM_BOT_TOKEN", "DISCORD_TOKEN"] {
-        if std::env::var(token).is_ok_and(|value| !value.trim().is_empty()) {
-            anyhow::bail!(
-                "{token} is set, but this build has no live chat adapter yet (Telegram and Discord are issues 6 and 7); unset it to use the console chat"
-            );
-        }
+    let tokens = live::Tokens::from_env();
+    if tokens.any() {
+        live::run(settings, tokens)
+    } else {
+        console::run(settings, None, None)
     }
-    console::run(settings, None, None)
 }

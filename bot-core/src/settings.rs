@@ -31,6 +31,28 @@ pub struct RawSettings {
     pub engine: RawEngine,
     /// Limits per chat.
     pub limits: RawLimits,
+    /// The HTTP server (webhooks).
+    pub http: RawHttp,
+    /// Telegram.
+    pub telegram: RawTelegram,
+}
+
+/// The `[http]` section as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// Address the webhook server listens on.
+    pub listen: String,
+}
+
+/// The `[telegram]` section as written (the token comes from `TELEGRAM_BOT_TOKEN`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelegram {
+    /// Public HTTPS URL for webhook mode; empty for long polling.
+    pub webhook_url: String,
+    /// Secret Telegram repeats in every webhook request.
+    pub webhook_secret: SecretString,
 }
 
 /// The `[engine]` section as written.
@@ -71,6 +93,8 @@ pub struct RawProviders {
     pub seventeen_track: RawKeyedProvider,
     /// Ship24.
     pub ship24: RawKeyedProvider,
+    /// The secret Ship24 sends with its webhooks (`Authorization: Bearer …`).
+    pub ship24_webhook_secret: SecretString,
 }
 
 /// The `[providers.cainiao]` section as written.
@@ -124,6 +148,20 @@ pub struct Settings {
     pub max_send_attempts: i64,
     /// Limits per chat.
     pub limits: crate::conversation::ChatLimits,
+    /// Address of the HTTP server for webhooks (started only when a webhook is
+    /// configured).
+    pub http_listen: std::net::SocketAddr,
+    /// Telegram's webhook mode, when configured (long polling otherwise).
+    pub telegram_webhook: Option<TelegramWebhook>,
+}
+
+/// Telegram's webhook mode: where Telegram posts updates and the secret it repeats.
+#[derive(Debug, Clone)]
+pub struct TelegramWebhook {
+    /// The public HTTPS URL (Telegram posts here; a proxy forwards to `http.listen`).
+    pub url: String,
+    /// Checked on every request (`X-Telegram-Bot-Api-Secret-Token`).
+    pub secret: SecretString,
 }
 
 /// A provider the configuration can name.
@@ -180,6 +218,8 @@ pub struct ProviderSettings {
     pub seventeen_track: KeyedProviderSettings,
     /// Ship24.
     pub ship24: KeyedProviderSettings,
+    /// The secret Ship24's webhooks must carry; `None`: Ship24 webhooks are refused.
+    pub ship24_webhook_secret: Option<SecretString>,
 }
 
 impl ProviderSettings {
@@ -377,7 +417,16 @@ impl Settings {
                 "must be between 1 and 1000",
             ));
         }
+        let http_listen = raw
+            .http
+            .listen
+            .trim()
+            .parse()
+            .map_err(|_| invalid("http.listen", "must be an address and port, e.g. 0.0.0.0:8080"))?;
+        let telegram_webhook = telegram_webhook(raw.telegram)?;
         Ok(Settings {
+            http_listen,
+            telegram_webhook,
             data_dir,
             database,
             providers,
@@ -390,6 +439,32 @@ impl Settings {
             },
         })
     }
+}
+
+fn telegram_webhook(raw: RawTelegram) -> Result<Option<TelegramWebhook>, SettingsError> {
+    let url = raw.webhook_url.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let url = base_url("telegram.webhook_url", url)?;
+    let Some(secret) = key(raw.webhook_secret) else {
+        return Err(invalid(
+            "telegram.webhook_secret",
+            "must be set when telegram.webhook_url is (1-256 of A-Z a-z 0-9 _ -)",
+        ));
+    };
+    let text = secret.expose_secret();
+    if text.len() > 256
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(invalid(
+            "telegram.webhook_secret",
+            "must be 1-256 of A-Z a-z 0-9 _ - (Telegram's rule)",
+        ));
+    }
+    Ok(Some(TelegramWebhook { url, secret }))
 }
 
 fn invalid(key: &'static str, problem: &str) -> SettingsError {
@@ -467,6 +542,7 @@ fn validate_providers(raw: RawProviders) -> Result<ProviderSettings, SettingsErr
         cainiao,
         seventeen_track,
         ship24,
+        ship24_webhook_secret: key(raw.ship24_webhook_secret),
     })
 }
 

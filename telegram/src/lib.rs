@@ -1,9 +1,64 @@
-//! The Telegram adapter of the parcel bot.
+//! The Telegram adapter of the parcel bot (teloxide).
 //!
-//! It will turn Telegram updates into core commands and core replies into Telegram
-//! messages (teloxide), and deliver the core's proactive messages. It holds no logic of
-//! its own: the conversation lives in `bot-core`. Until the conversation exists this
-//! crate only names the platform it serves, so the workspace shape is in place.
+//! Thin by design: it turns Telegram updates into the core conversation's input and
+//! the core's replies into Telegram messages (HTML, inline keyboards, split at 4096
+//! characters), and it is the engine's [`Notifier`](bot_core::engine::notify::Notifier)
+//! for Telegram chats. Every behaviour lives in `bot-core`.
+//!
+//! Updates come by long polling (one instance per token) or by webhook ([`webhook`]:
+//! several instances behind one public URL, every request checked against the shared
+//! secret).
+//!
+//! Layout: [`render`] (replies as HTML parts and keyboards), [`send`] (sending, error
+//! mapping, the notifier), [`adapter`] (updates in, answers out; long polling or a
+//! webhook).
+
+pub mod adapter;
+pub mod render;
+pub mod send;
+
+pub use adapter::{TelegramAdapter, TelegramError};
+pub use send::TelegramSender;
+pub use teloxide::Bot;
+pub use teloxide::update_listeners;
+
+use teloxide::requests::Requester;
+use teloxide::update_listeners::UpdateListener;
 
 /// The platform name this adapter registers chats under.
 pub const PLATFORM: &str = "telegram";
+
+/// A bot for `token`, talking to `api_url` instead of Telegram when given (a local Bot
+/// API server, or a fake one in tests). A URL with a path must not end in `/`.
+pub fn bot(token: &str, api_url: Option<url::Url>) -> Bot {
+    let bot = Bot::new(token);
+    match api_url {
+        Some(url) => bot.set_api_url(url),
+        None => bot,
+    }
+}
+
+/// Webhook mode: registers `public_url` with Telegram (with `secret`, which Telegram
+/// repeats in every request) and returns the update listener and the HTTP routes that
+/// receive the updates (serve them on the address the URL is forwarded to). Requests
+/// without the secret are refused with 401. The webhook stays registered when this
+/// instance stops, because other instances may still be serving it.
+///
+/// # Errors
+/// [`TelegramError::Start`] when Telegram refuses the registration.
+pub async fn webhook(
+    bot: &Bot,
+    public_url: url::Url,
+    listen: std::net::SocketAddr,
+    secret: &str,
+) -> Result<(impl UpdateListener<Err = std::convert::Infallible>, axum::Router), TelegramError> {
+    use teloxide::payloads::SetWebhookSetters;
+    bot.set_webhook(public_url.clone())
+        .secret_token(secret.to_owned())
+        .await
+        .map_err(|error| TelegramError::Start(error.to_string()))?;
+    let mut options = update_listeners::webhooks::Options::new(listen, public_url);
+    options.secret_token = Some(secret.to_owned());
+    let (listener, _stop, router) = update_listeners::webhooks::axum_no_setup(options);
+    Ok((listener, router))
+}

@@ -6,8 +6,8 @@
 //! - bad input gets a clear answer and changes nothing;
 //! - a replayed platform update (same update id) is ignored: no double subscription,
 //!   no double reply;
-//! - in a group chat numbers are masked, and a parcel's details go privately to the
-//!   person who asked;
+//! - in a group chat numbers are masked, and a parcel's details go privately (whole) to
+//!   the person who asked;
 //! - limits per chat (active parcels, new numbers per day, commands per minute).
 //!
 //! Layout: this module handles commands; [`parse`] reads input; [`render`] builds the
@@ -495,11 +495,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         let views = self.engine.store().subscriptions(context.chat).await?;
         Ok(vec![self.private(
             context,
-            render::list(
-                &views,
-                context.settings.time_zone.as_str(),
-                context.incoming.is_group,
-            ),
+            render::list(&views, context.settings.time_zone.as_str(), false),
         )])
     }
 
@@ -546,13 +542,8 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         view: &SubscriptionView,
     ) -> Result<Vec<Answer>, StoreError> {
         let (assessment, events) = self.assess(context, view).await?;
-        let reply = render::status(
-            view,
-            &assessment,
-            &events,
-            &context.settings.time_zone,
-            context.incoming.is_group,
-        );
+        // The details go privately, so they may show the whole number.
+        let reply = render::status(view, &assessment, &events, &context.settings.time_zone, false);
         Ok(vec![self.private(context, reply)])
     }
 
@@ -597,7 +588,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             let (assessment, _) = self.assess(context, view).await?;
             return Ok(vec![self.private(
                 context,
-                render::fake_verdict(number.as_str(), &assessment, masked, true),
+                render::fake_verdict(number.as_str(), &assessment, false, true),
             )]);
         }
         // Not followed: ask the providers once, without subscribing.
@@ -605,7 +596,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         match crate::track::track_once(self.engine.providers(), &number, destination, context.now).await {
             Ok(report) => Ok(vec![self.private(
                 context,
-                render::fake_verdict(number.as_str(), &report.assessment, masked, false),
+                render::fake_verdict(number.as_str(), &report.assessment, false, false),
             )]),
             Err(error) => Ok(one(Reply::text(format!(
                 "The number's format is fine, but I could not ask the carriers: {error}. Try again in a few minutes."

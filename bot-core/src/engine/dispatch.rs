@@ -140,6 +140,13 @@ impl<S: Store> Dispatcher<S> {
         }
     }
 
+    /// Sends nothing to `platform` before `until` (it asked to slow down).
+    pub fn pause(&self, platform: &'static str, until: DateTime<Utc>) {
+        let mut budget = self.budget.lock().unwrap_or_else(PoisonError::into_inner);
+        let paused = budget.paused_until.entry(platform).or_insert(until);
+        *paused = (*paused).max(until);
+    }
+
     /// One round at `now`: lease what is due, send what the limits allow, and put the
     /// rest back for the time they allow it.
     ///
@@ -234,11 +241,7 @@ impl<S: Store> Dispatcher<S> {
             }
             Err(SendError::RetryAfter(wait)) => {
                 let until = now + Duration::from_std(wait).unwrap_or(Duration::seconds(1));
-                self.budget
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .paused_until
-                    .insert(notifier.platform(), until);
+                self.pause(notifier.platform(), until);
                 tracing::warn!(
                     platform = notifier.platform(),
                     ?wait,

@@ -578,6 +578,27 @@ impl<S: Store, C: Clock> Engine<S, C> {
         Ok(self.dispatcher.dispatch_once(self.clock.now()).await?)
     }
 
+    /// Takes one message from `platform`'s overall per-second budget, the one the
+    /// dispatcher uses (shared by every instance on the database), for a reply an
+    /// adapter is about to send. `false` when this second's budget is spent.
+    ///
+    /// # Errors
+    /// [`EngineError`] when the store fails.
+    pub async fn take_send_slot(&self, platform: &str, per_second: u32) -> Result<bool, EngineError> {
+        let window = self.clock.now().timestamp();
+        Ok(self
+            .store
+            .take_send_slot(platform, window, i64::from(per_second))
+            .await?)
+    }
+
+    /// Holds proactive messages to `platform` for `wait`, because the platform said so
+    /// to an adapter's reply.
+    pub fn pause_platform(&self, platform: &'static str, wait: std::time::Duration) {
+        let until = self.clock.now() + Duration::from_std(wait).unwrap_or(Duration::seconds(1));
+        self.dispatcher.pause(platform, until);
+    }
+
     fn jitter(&self) -> f64 {
         self.jitter.lock().unwrap_or_else(PoisonError::into_inner).f64()
     }

@@ -134,3 +134,46 @@ fn bad_provider_settings_name_their_key() {
         assert!(error.to_string().contains(key), "{name}={value}: {error}");
     }
 }
+
+#[test]
+fn telegram_webhook_mode_needs_a_valid_secret() {
+    let polling = Settings::load_from(None, env(&[])).expect("loads");
+    assert!(polling.telegram_webhook.is_none(), "long polling by default");
+    let webhook = Settings::load_from(
+        None,
+        env(&[
+            ("PARCELBOT__TELEGRAM__WEBHOOK_URL", "https://bot.example.org/tg"),
+            ("PARCELBOT__TELEGRAM__WEBHOOK_SECRET", "abc_DEF-123"),
+            ("PARCELBOT__HTTP__LISTEN", "127.0.0.1:8443"),
+        ]),
+    )
+    .expect("loads");
+    let configured = webhook.telegram_webhook.expect("webhook mode");
+    assert_eq!(configured.url, "https://bot.example.org/tg");
+    assert_eq!(webhook.http_listen.port(), 8443);
+    assert!(
+        !format!("{configured:?}").contains("abc_DEF-123"),
+        "the secret stays out of logs"
+    );
+    for (pairs, key) in [
+        (
+            vec![("PARCELBOT__TELEGRAM__WEBHOOK_URL", "https://bot.example.org/tg")],
+            "telegram.webhook_secret",
+        ),
+        (
+            vec![
+                ("PARCELBOT__TELEGRAM__WEBHOOK_URL", "https://bot.example.org/tg"),
+                ("PARCELBOT__TELEGRAM__WEBHOOK_SECRET", "has spaces!"),
+            ],
+            "telegram.webhook_secret",
+        ),
+        (
+            vec![("PARCELBOT__TELEGRAM__WEBHOOK_URL", "bot.example.org")],
+            "telegram.webhook_url",
+        ),
+        (vec![("PARCELBOT__HTTP__LISTEN", "everywhere")], "http.listen"),
+    ] {
+        let error = Settings::load_from(None, env(&pairs)).expect_err(key);
+        assert!(error.to_string().contains(key), "{pairs:?}: {error}");
+    }
+}

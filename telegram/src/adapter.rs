@@ -1,0 +1,279 @@
+//! Telegram updates into the core conversation, and its answers back.
+//!
+//! A message becomes [`Input::Text`], a button press [`Input::Button`] (answered at once
+//! so the button stops spinning); the update id travels along so a replayed update is
+//! ignored by the conversation. Answers marked private go to the person's own chat with
+//! the bot when they came from a group. Replies take their slot from the same overall
+//! budget as the engine's dispatcher, and a 429 on a reply pauses the dispatcher too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bot_core::clock::Clock;
+use bot_core::conversation::{Answer, COMMANDS, Conversation, Incoming, Input};
+use bot_core::engine::notify::{SendError, SendLimits};
+use bot_core::reply::Reply;
+use bot_core::store::{ChatRef, Store};
+use teloxide::dispatching::{Dispatcher, UpdateFilterExt};
+use teloxide::error_handlers::LoggingErrorHandler;
+use teloxide::prelude::*;
+use teloxide::types::{BotCommand, Me};
+use teloxide::update_listeners::UpdateListener;
+
+use crate::PLATFORM;
+use crate::send::TelegramSender;
+
+/// Why the adapter could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    /// Telegram refused the first call (a wrong token, or no network).
+    #[error("Telegram did not accept the bot token or could not be reached: {0}")]
+    Start(String),
+}
+
+/// The longest a reply waits for Telegram's flood control before it is dropped (the
+/// user can ask again; proactive messages wait in the outbox instead).
+const MAX_REPLY_WAIT: Duration = Duration::from_secs(30);
+
+/// The adapter: the conversation, served on Telegram.
+pub struct TelegramAdapter<S, C> {
+    conversation: Arc<Conversation<S, C>>,
+    sender: TelegramSender,
+}
+
+impl<S, C> std::fmt::Debug for TelegramAdapter<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramAdapter").finish_non_exhaustive()
+    }
+}
+
+impl<S: Store, C: Clock> TelegramAdapter<S, C> {
+    /// An adapter answering with `conversation` through `sender` (the same sender the
+    /// engine was given as its Telegram notifier).
+    pub fn new(conversation: Arc<Conversation<S, C>>, sender: TelegramSender) -> Arc<Self> {
+        Arc::new(TelegramAdapter { conversation, sender })
+    }
+
+    /// Checks the token (`getMe`) and registers the command menu (`setMyCommands`).
+    ///
+    /// # Errors
+    /// [`TelegramError::Start`] when Telegram refuses the token or cannot be reached.
+    pub async fn prepare(&self) -> Result<Me, TelegramError> {
+        let bot = self.sender.bot();
+        let me = bot
+            .get_me()
+            .await
+            .map_err(|error| TelegramError::Start(error.to_string()))?;
+        let commands = COMMANDS
+            .iter()
+            .map(|(name, description)| BotCommand::new(*name, *description));
+        if let Err(error) = bot.set_my_commands(commands).await {
+            // The menu is a convenience; the commands work without it.
+            tracing::warn!(%error, "could not register the command menu");
+        }
+        tracing::info!(username = %me.username(), "Telegram bot ready");
+        Ok(me)
+    }
+
+    /// Serves updates from `listener` (long polling or a webhook) until `shutdown`
+    /// resolves.
+    ///
+    /// # Errors
+    /// [`TelegramError::Start`] when Telegram refuses the token.
+    pub async fn serve<L>(
+        self: Arc<Self>,
+        listener: L,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), TelegramError>
+    where
+        L: UpdateListener + Send,
+        L::Err: std::fmt::Debug,
+    {
+        self.prepare().await?;
+        let on_message = {
+            let adapter = Arc::clone(&self);
+            move |message: Message, update: Update, me: Me| {
+                let adapter = Arc::clone(&adapter);
+                async move {
+                    adapter.on_message(message, update.id.0, &me).await;
+                    respond(())
+                }
+            }
+        };
+        let on_button = {
+            let adapter = Arc::clone(&self);
+            move |query: CallbackQuery, update: Update, me: Me| {
+                let adapter = Arc::clone(&adapter);
+                async move {
+                    adapter.on_button(query, update.id.0, &me).await;
+                    respond(())
+                }
+            }
+        };
+        let handler = dptree::entry()
+            .branch(Update::filter_message().endpoint(on_message))
+            .branch(Update::filter_callback_query().endpoint(on_button));
+        let mut dispatcher = Dispatcher::builder(self.sender.bot().clone(), handler)
+            // Updates nobody handles (edits, member changes, polls) are simply ignored.
+            .default_handler(|_| async {})
+            .build();
+        let token = dispatcher.shutdown_token();
+        tokio::spawn(async move {
+            shutdown.await;
+            // The token refuses while the dispatcher is still starting: try again.
+            loop {
+                match token.shutdown() {
+                    Ok(stopped) => {
+                        stopped.await;
+                        break;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        dispatcher
+            .try_dispatch_with_listener(
+                listener,
+                LoggingErrorHandler::with_custom_text("Telegram update listener"),
+            )
+            .await
+            .map_err(|error| TelegramError::Start(error.to_string()))
+    }
+
+    async fn on_message(&self, message: Message, update_id: u32, me: &Me) {
+        let Some(user) = message.from.as_ref() else {
+            return;
+        };
+        if user.is_bot {
+            return;
+        }
+        let is_group = !message.chat.is_private();
+        let text = message.text().or(message.caption()).unwrap_or_default();
+        let text = if is_group {
+            match addressed_text(&message, text, me) {
+                Some(text) => text,
+                // In a group the bot only answers what is meant for it.
+                None => return,
+            }
+        } else {
+            text.to_owned()
+        };
+        let Some(chat) = chat_ref(message.chat.id) else {
+            return;
+        };
+        let incoming = Incoming {
+            chat,
+            user: Some(user.id.0.to_string()),
+            is_group,
+            update_id: Some(update_id.to_string()),
+            input: Input::Text(text),
+        };
+        let answers = self.conversation.handle(incoming).await;
+        self.deliver(message.chat.id, user.id, is_group, answers, me)
+            .await;
+    }
+
+    async fn on_button(&self, query: CallbackQuery, update_id: u32, me: &Me) {
+        if let Err(error) = self.sender.bot().answer_callback_query(query.id.clone()).await {
+            tracing::debug!(%error, "could not acknowledge a button press");
+        }
+        let (Some(data), Some(message)) = (query.data.as_ref(), query.message.as_ref()) else {
+            return;
+        };
+        let chat = message.chat();
+        let is_group = !chat.is_private();
+        let Some(chat_ref) = chat_ref(chat.id) else {
+            return;
+        };
+        let incoming = Incoming {
+            chat: chat_ref,
+            user: Some(query.from.id.0.to_string()),
+            is_group,
+            update_id: Some(update_id.to_string()),
+            input: Input::Button(data.clone()),
+        };
+        let answers = self.conversation.handle(incoming).await;
+        self.deliver(chat.id, query.from.id, is_group, answers, me).await;
+    }
+
+    /// Sends the answers: public ones to the chat, private ones from a group to the
+    /// person's own chat with the bot (or, when they never opened it, a pointer to it).
+    async fn deliver(&self, chat: ChatId, user: UserId, is_group: bool, answers: Vec<Answer>, me: &Me) {
+        for answer in answers {
+            let to = if answer.private && is_group {
+                ChatId::from(user)
+            } else {
+                chat
+            };
+            match self.send(to, &answer.reply).await {
+                Ok(()) => {}
+                Err(SendError::Unreachable(_)) if to != chat => {
+                    let pointer = Reply::text(format!(
+                        "I keep parcel details out of groups. Open a private chat with @{} and press Start, then ask again.",
+                        me.username()
+                    ));
+                    if let Err(error) = self.send(chat, &pointer).await {
+                        tracing::warn!(%error, "could not answer in the group");
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "could not send a reply"),
+            }
+        }
+    }
+
+    /// Sends one reply within the platform budget shared with the dispatcher; waits out
+    /// one flood-control pause when it is short.
+    async fn send(&self, chat: ChatId, reply: &Reply) -> Result<(), SendError> {
+        let engine = self.conversation.engine();
+        for _ in 0..10 {
+            match engine
+                .take_send_slot(PLATFORM, SendLimits::TELEGRAM.per_second)
+                .await
+            {
+                Ok(true) | Err(_) => break,
+                Ok(false) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        match self.sender.send_reply(chat, reply).await {
+            Err(SendError::RetryAfter(wait)) => {
+                engine.pause_platform(PLATFORM, wait);
+                if wait > MAX_REPLY_WAIT {
+                    return Err(SendError::RetryAfter(wait));
+                }
+                tokio::time::sleep(wait).await;
+                self.sender.send_reply(chat, reply).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// The stored reference of a Telegram chat.
+fn chat_ref(chat: ChatId) -> Option<ChatRef> {
+    ChatRef::new(PLATFORM, &chat.0.to_string()).ok()
+}
+
+/// In a group, the text meant for the bot: a command (without another bot's `@name`),
+/// a message mentioning the bot (without the mention), or a reply to the bot.
+fn addressed_text(message: &Message, text: &str, me: &Me) -> Option<String> {
+    let username = me.username();
+    if let Some(rest) = text.strip_prefix('/') {
+        let head = rest.split_whitespace().next().unwrap_or_default();
+        return match head.split_once('@') {
+            Some((_, target)) if !target.eq_ignore_ascii_case(username) => None,
+            _ => Some(text.to_owned()),
+        };
+    }
+    // Usernames are ASCII, so lower-casing ASCII only keeps byte positions.
+    let mention = format!("@{}", username.to_ascii_lowercase());
+    if let Some(start) = text.to_ascii_lowercase().find(&mention) {
+        let mut stripped = text.to_owned();
+        stripped.replace_range(start..start + mention.len(), "");
+        return Some(stripped.trim().to_owned());
+    }
+    let replies_to_bot = message
+        .reply_to_message()
+        .and_then(|replied| replied.from.as_ref())
+        .is_some_and(|author| author.id == me.id);
+    replies_to_bot.then(|| text.to_owned())
+}

@@ -1,0 +1,275 @@
+//! End to end through the real teloxide adapter, against a fake Bot API on 127.0.0.1:
+//! a buyer tracks a number, presses a button, gets a proactive stage change when
+//! simulated time moves; a 429 is waited out, a 403 marks the chat unreachable and its
+//! messages wait until the buyer writes again. Parcel time is simulated; only the
+//! network is real.
+
+mod fake_bot_api;
+
+use std::sync::Arc;
+
+use bot_core::clock::{Clock, SimulatedClock};
+use bot_core::conversation::{ChatLimits, Conversation};
+use bot_core::engine::notify::Notifier;
+use bot_core::engine::{Engine, EngineSettings};
+use bot_core::provider::Providers;
+use bot_core::provider::sim::SimulatedCarrier;
+use bot_core::settings::DatabaseUrl;
+use bot_core::store::{ChatRef, SqlStore, Store};
+use chrono::{Duration, TimeZone, Utc};
+use fake_bot_api::{BOT_USERNAME, FakeBotApi, button_update, text_update};
+use serde_json::{Value, json};
+use telegram::{TelegramAdapter, TelegramSender};
+
+const BUYER: i64 = 42;
+const GROUP: i64 = -100_500;
+
+fn temp_database() -> DatabaseUrl {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let dir = std::env::temp_dir().join(format!("parcelbot_tg_{}_{nanos}", std::process::id()));
+    DatabaseUrl::Sqlite(format!("sqlite://{}", dir.join("test.db").display()))
+}
+
+fn text_of(message: &Value) -> &str {
+    message["text"].as_str().unwrap_or_default()
+}
+
+fn callback_data(message: &Value) -> Vec<String> {
+    message["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .filter_map(|button| button["callback_data"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_tracks_presses_a_button_and_hears_about_the_next_stage() {
+    let fake = FakeBotApi::start().await;
+    let clock = SimulatedClock::new(Utc.with_ymd_and_hms(2026, 10, 1, 8, 0, 0).single().expect("date"));
+    let store = Arc::new(SqlStore::connect(&temp_database()).await.expect("store"));
+    let providers = Providers::new(vec![Arc::new(SimulatedCarrier::new(clock.clone()))]);
+    let bot = telegram::bot("123:secret", Some(fake.url.parse().expect("url")));
+    let sender = TelegramSender::new(bot.clone());
+    let notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(sender.clone())];
+    let engine = Arc::new(Engine::new(
+        Arc::clone(&store),
+        providers,
+        clock.clone(),
+        notifiers,
+        EngineSettings::default(),
+    ));
+    let conversation = Arc::new(Conversation::new(Arc::clone(&engine), ChatLimits::default()));
+    let adapter = TelegramAdapter::new(conversation, sender);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listener = telegram::update_listeners::polling_default(bot.clone()).await;
+    let serving = tokio::spawn(adapter.serve(listener, async {
+        let _ = stopped.await;
+    }));
+
+    // The command menu is registered at start.
+    let commands = fake
+        .wait_for("setMyCommands", |calls| {
+            calls
+                .iter()
+                .find(|c| c.method == "setmycommands")
+                .map(|c| c.body["commands"].clone())
+        })
+        .await;
+    let names: Vec<&str> = commands
+        .as_array()
+        .expect("commands")
+        .iter()
+        .filter_map(|c| c["command"].as_str())
+        .collect();
+    assert!(names.contains(&"track") && names.contains(&"forget"), "{names:?}");
+
+    // /track: the assessment comes back as HTML with the parcel's buttons.
+    fake.push_update(text_update(
+        1,
+        BUYER,
+        BUYER,
+        "/track RB104729000CN headphones <b>&</b>",
+    ));
+    let tracked = fake
+        .wait_for("the /track assessment", |_| {
+            fake.messages_to(BUYER)
+                .into_iter()
+                .find(|m| !callback_data(m).is_empty())
+        })
+        .await;
+    let track_answers = fake.messages_to(BUYER);
+    assert!(track_answers.iter().all(|m| m["parse_mode"] == json!("HTML")));
+    let text = text_of(&track_answers[0]);
+    assert!(text.contains("RB104729000CN"), "{text}");
+    assert!(
+        text.contains("headphones &lt;b&gt;&amp;&lt;/b&gt;"),
+        "the label is escaped: {text}"
+    );
+    let buttons = callback_data(&tracked);
+    let is_it_fake = buttons
+        .iter()
+        .find(|data| data.starts_with("f:"))
+        .cloned()
+        .unwrap_or_else(|| panic!("an is-it-fake button in {buttons:?}: {:#?}", fake.calls()));
+
+    // A replayed update changes nothing and gets no second reply.
+    fake.push_update(text_update(
+        1,
+        BUYER,
+        BUYER,
+        "/track RB104729000CN headphones <b>&</b>",
+    ));
+    // The button: acknowledged, and answered with the verdict.
+    fake.push_update(button_update(2, BUYER, BUYER, &is_it_fake));
+    fake.wait_for("answerCallbackQuery", |calls| {
+        calls
+            .iter()
+            .find(|c| c.method == "answercallbackquery" && c.body["callback_query_id"] == json!("cb-2"))
+            .map(|_| ())
+    })
+    .await;
+    let verdict = fake
+        .wait_for("the verdict", |_| {
+            fake.messages_to(BUYER).get(track_answers.len()).cloned()
+        })
+        .await;
+    // Updates of one chat are handled in order, so a reply to the replay would come
+    // before the verdict.
+    assert!(
+        text_of(&verdict).starts_with("<b>RB104729000CN looks genuine.</b>"),
+        "the replayed update got no reply: {verdict}"
+    );
+    let chat = store
+        .upsert_chat(&ChatRef::new("telegram", "42").expect("chat"), clock.now())
+        .await
+        .expect("chat");
+    assert_eq!(store.subscriptions(chat).await.expect("views").len(), 1);
+
+    // Time moves: the parcel boards its flight. Telegram first says 429 (retry after 5 s);
+    // the dispatcher waits exactly that long in engine time, then sends.
+    fake.fail_sends([(
+        429,
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 5", "parameters": {"retry_after": 5}}),
+    )]);
+    while fake.failures_served() == 0 {
+        assert!(clock.now() < Utc.with_ymd_and_hms(2026, 10, 3, 0, 0, 0).single().expect("date"));
+        clock.advance(Duration::minutes(20));
+        engine.tick().await.expect("tick");
+    }
+    let after_429 = fake.messages_to(BUYER).len();
+    engine.tick().await.expect("tick");
+    clock.advance(Duration::seconds(4));
+    engine.tick().await.expect("tick");
+    assert_eq!(
+        fake.messages_to(BUYER).len(),
+        after_429,
+        "nothing is sent during the pause"
+    );
+    clock.advance(Duration::seconds(2));
+    engine.tick().await.expect("tick");
+    let proactive = fake.messages_to(BUYER);
+    assert_eq!(proactive.len(), after_429 + 1);
+    let flight = text_of(&proactive[after_429]);
+    assert!(flight.contains("international leg"), "{flight}");
+    assert!(flight.contains("headphones"), "{flight}");
+
+    // The buyer blocks the bot: 403 marks the chat unreachable, and nothing more is
+    // tried while the parcel moves on.
+    fake.fail_sends([(
+        403,
+        json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
+    )]);
+    while fake.failures_served() < 2 {
+        assert!(clock.now() < Utc.with_ymd_and_hms(2026, 10, 8, 0, 0, 0).single().expect("date"));
+        clock.advance(Duration::minutes(20));
+        engine.tick().await.expect("tick");
+    }
+    assert!(!store.chat_settings(chat).await.expect("settings").reachable);
+    let attempts = fake.calls().iter().filter(|c| c.method == "sendmessage").count();
+    for _ in 0..12 {
+        clock.advance(Duration::hours(2));
+        engine.tick().await.expect("tick");
+    }
+    let attempts_after = fake.calls().iter().filter(|c| c.method == "sendmessage").count();
+    assert_eq!(
+        attempts, attempts_after,
+        "no retries to a chat that blocked the bot"
+    );
+
+    // The buyer comes back: the held news go out.
+    fake.push_update(text_update(3, BUYER, BUYER, "/list"));
+    let before = fake.messages_to(BUYER).len();
+    fake.wait_for("the /list reply", |_| {
+        (fake.messages_to(BUYER).len() > before).then_some(())
+    })
+    .await;
+    assert!(store.chat_settings(chat).await.expect("settings").reachable);
+    engine.tick().await.expect("tick");
+    let held = fake.messages_to(BUYER);
+    assert!(
+        held[before..].iter().any(|m| text_of(m).contains("customs")),
+        "{:#?}",
+        &held[before..]
+    );
+
+    // In a group: small talk is ignored, a command addressed to the bot is answered,
+    // and details asked for in the group go to the person privately.
+    fake.push_update(text_update(4, GROUP, 43, "did anyone get their parcel?"));
+    fake.push_update(text_update(
+        5,
+        GROUP,
+        43,
+        &format!("/track@{BOT_USERNAME} RB104729225CN"),
+    ));
+    let private = fake
+        .wait_for("the private assessment", |_| {
+            fake.messages_to(43)
+                .into_iter()
+                .find(|m| !callback_data(m).is_empty())
+        })
+        .await;
+    assert!(
+        text_of(&private).contains("Timeline") || text_of(&private).contains("•"),
+        "{private}"
+    );
+    let in_group = fake.messages_to(GROUP);
+    assert_eq!(in_group.len(), 1, "small talk got no answer: {in_group:#?}");
+    assert!(
+        text_of(&in_group[0]).starts_with("Following RB•••••••25CN"),
+        "numbers are masked in groups: {in_group:#?}"
+    );
+
+    // A private answer to someone who never opened a chat with the bot: the group is
+    // told where to go instead.
+    fake.fail_send_to(
+        44,
+        403,
+        json!({"ok": false, "error_code": 403, "description": "Forbidden: bot can't initiate conversation with a user"}),
+    );
+    fake.push_update(text_update(
+        7,
+        GROUP,
+        44,
+        &format!("/track@{BOT_USERNAME} RB104729336CN"),
+    ));
+    let pointer = fake
+        .wait_for("the pointer to a private chat", |_| {
+            fake.messages_to(GROUP)
+                .into_iter()
+                .find(|m| text_of(m).contains(&format!("@{BOT_USERNAME}")))
+        })
+        .await;
+    assert!(text_of(&pointer).contains("press Start"), "{pointer}");
+
+    let _ = stop.send(());
+    tokio::time::timeout(std::time::Duration::from_secs(10), serving)
+        .await
+        .expect("stops")
+        .expect("task")
+        .expect("served");
+}

@@ -1,0 +1,139 @@
+//! `cargo run` with a Telegram token goes live: the real binary against a fake Bot API
+//! on 127.0.0.1, by long polling and in webhook mode (where a request without the
+//! shared secret is refused).
+
+use std::process::{Child, Command, Stdio};
+
+use serde_json::json;
+
+// The fake lives with the Telegram adapter's tests; this suite uses part of it.
+#[allow(dead_code)]
+#[path = "../../telegram/tests/fake_bot_api/mod.rs"]
+mod fake_bot_api;
+
+use fake_bot_api::{FakeBotApi, text_update};
+
+/// The binary with no subcommand, a token, and the fake's address; killed on drop.
+struct Bot(Child);
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_bot(fake: &FakeBotApi, extra: &[(&str, &str)]) -> Bot {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let data = std::env::temp_dir().join(format!("parcelbot_live_{}_{nanos}", std::process::id()));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parcelbot"));
+    command
+        .env("PARCELBOT__DATA_DIR", &data)
+        .env_remove("PARCELBOT__DATABASE__URL")
+        .env("PARCELBOT__PROVIDERS__ENABLED", "sim")
+        .env("TELEGRAM_BOT_TOKEN", "123:live-test")
+        .env("TELEGRAM_API_URL", &fake.url)
+        .env_remove("DISCORD_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    Bot(command.spawn().expect("parcelbot starts"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_cargo_run_serves_telegram_by_long_polling() {
+    let fake = FakeBotApi::start().await;
+    let _bot = start_bot(&fake, &[]);
+    fake.wait_for("getUpdates", |calls| {
+        calls.iter().any(|c| c.method == "setmycommands").then_some(())
+    })
+    .await;
+    fake.push_update(text_update(1, 42, 42, "/track RB104729000CN"));
+    let reply = fake
+        .wait_for("the reply", |_| fake.messages_to(42).first().cloned())
+        .await;
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("RB104729000CN"),
+        "{reply}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_mode_registers_the_secret_and_refuses_requests_without_it() {
+    let fake = FakeBotApi::start().await;
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        probe.local_addr().expect("address").port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let _bot = start_bot(
+        &fake,
+        &[
+            ("PARCELBOT__HTTP__LISTEN", listen.as_str()),
+            (
+                "PARCELBOT__TELEGRAM__WEBHOOK_URL",
+                "https://bot.example.org/telegram/hook",
+            ),
+            ("PARCELBOT__TELEGRAM__WEBHOOK_SECRET", "s3cret-Token_1"),
+        ],
+    );
+    let registered = fake
+        .wait_for("setWebhook", |calls| {
+            calls
+                .iter()
+                .find(|c| c.method == "setwebhook")
+                .map(|c| c.body.clone())
+        })
+        .await;
+    assert_eq!(registered["url"], json!("https://bot.example.org/telegram/hook"));
+    assert_eq!(registered["secret_token"], json!("s3cret-Token_1"));
+
+    let client = reqwest::Client::new();
+    let hook = format!("http://{listen}/telegram/hook");
+    let update = text_update(5, 42, 42, "/help");
+    let mut refused = None;
+    // The server may still be binding: retry the connection for a few seconds.
+    for _ in 0..100 {
+        match client.post(&hook).json(&update).send().await {
+            Ok(response) => {
+                refused = Some(response.status());
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(refused.map(|s| s.as_u16()), Some(401), "no secret, no entry");
+    let wrong = client
+        .post(&hook)
+        .header("X-Telegram-Bot-Api-Secret-Token", "guess")
+        .json(&update)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert!(fake.messages_to(42).is_empty(), "refused updates are not handled");
+    let accepted = client
+        .post(&hook)
+        .header("X-Telegram-Bot-Api-Secret-Token", "s3cret-Token_1")
+        .json(&update)
+        .send()
+        .await
+        .expect("answer");
+    assert!(accepted.status().is_success(), "{}", accepted.status());
+    let reply = fake
+        .wait_for("the /help reply", |_| fake.messages_to(42).first().cloned())
+        .await;
+    assert!(
+        reply["text"].as_str().unwrap_or_default().contains("/track"),
+        "{reply}"
+    );
+}
