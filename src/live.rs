@@ -14,6 +14,7 @@ use bot_core::engine::dispatch::DispatchSettings;
 use bot_core::engine::notify::Notifier;
 use bot_core::engine::{Engine, EngineSettings};
 use bot_core::provider::Providers;
+use bot_core::push::{self, PushSecrets};
 use bot_core::settings::Settings;
 use bot_core::store::SqlStore;
 use telegram::{TelegramAdapter, TelegramSender};
@@ -128,11 +129,26 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
             let shutdown = until_stopped();
             tokio::spawn(async move { engine.run(TICK_EVERY, shutdown).await })
         };
+        let push = push::router(
+            Arc::clone(&engine),
+            PushSecrets {
+                seventeen_track_key: settings.providers.seventeen_track.api_key.clone(),
+                ship24_secret: settings.providers.ship24_webhook_secret.clone(),
+            },
+        );
+        let push_on = settings.providers.seventeen_track.api_key.is_some()
+            || settings.providers.ship24_webhook_secret.is_some();
         let served = match &settings.telegram_webhook {
             None => {
                 tracing::info!("Telegram: long polling");
+                let server = match push_on {
+                    true => Some(serve_http(settings.http_listen, push, until_stopped()).await?),
+                    false => None,
+                };
                 let listener = telegram::update_listeners::polling_default(bot).await;
-                adapter.serve(listener, until_stopped()).await
+                let served = adapter.serve(listener, until_stopped()).await;
+                stop_http(server).await;
+                served
             }
             Some(webhook) => {
                 let url: url::Url = webhook.url.parse().context("telegram.webhook_url is not a URL")?;
@@ -144,25 +160,43 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
                 )
                 .await
                 .context("registering the Telegram webhook")?;
-                let http = tokio::net::TcpListener::bind(settings.http_listen)
-                    .await
-                    .with_context(|| format!("listening on {}", settings.http_listen))?;
-                tracing::info!(listen = %settings.http_listen, "Telegram: webhook mode");
-                let server = tokio::spawn(
-                    axum::serve(http, router)
-                        .with_graceful_shutdown(until_stopped())
-                        .into_future(),
-                );
+                tracing::info!("Telegram: webhook mode");
+                let server = serve_http(settings.http_listen, router.merge(push), until_stopped()).await?;
                 let served = adapter.serve(listener, until_stopped()).await;
-                if let Ok(Err(error)) = server.await {
-                    tracing::error!(%error, "webhook server failed");
-                }
+                stop_http(Some(server)).await;
                 served
             }
         };
         let _ = engine_task.await;
         served.context("Telegram")
     })
+}
+
+type HttpServer = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// Serves `routes` (webhooks) on `listen` until `shutdown`.
+async fn serve_http(
+    listen: std::net::SocketAddr,
+    routes: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<HttpServer> {
+    let http = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen} (http.listen)"))?;
+    tracing::info!(%listen, "serving webhooks");
+    Ok(tokio::spawn(
+        axum::serve(http, routes)
+            .with_graceful_shutdown(shutdown)
+            .into_future(),
+    ))
+}
+
+async fn stop_http(server: Option<HttpServer>) {
+    if let Some(server) = server
+        && let Ok(Err(error)) = server.await
+    {
+        tracing::error!(%error, "webhook server failed");
+    }
 }
 
 /// A name for this instance in leases: host and process id.

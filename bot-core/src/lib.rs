@@ -18,6 +18,7 @@
 //! - [`engine`]: polling on a stage-dependent cadence, ingest with a transactional
 //!   outbox, handoffs, reminders, and dispatch through the adapters' `Notifier`s;
 //! - [`reply`]: the platform-neutral reply model (text blocks and buttons);
+//! - [`push`]: the 17TRACK and Ship24 webhooks (verified), into the engine's ingest;
 //! - [`track`]: one-shot tracking: fetch a number (and its handoffs) and judge it;
 //! - [`messages`]: the message catalogue, keyed by id;
 //! - [`settings`]: typed configuration from `config/default.toml` and `PARCELBOT__*`
@@ -30,6 +31,7 @@ pub mod interpret;
 pub mod messages;
 pub mod number;
 pub mod provider;
+pub mod push;
 pub mod reply;
 pub mod settings;
 pub mod store;

@@ -1,6 +1,6 @@
 //! `cargo run` with a Telegram token goes live: the real binary against a fake Bot API
 //! on 127.0.0.1, by long polling and in webhook mode (where a request without the
-//! shared secret is refused).
+//! shared secret is refused, and the providers' webhooks share the server).
 
 use std::process::{Child, Command, Stdio};
 
@@ -84,6 +84,7 @@ async fn webhook_mode_registers_the_secret_and_refuses_requests_without_it() {
                 "https://bot.example.org/telegram/hook",
             ),
             ("PARCELBOT__TELEGRAM__WEBHOOK_SECRET", "s3cret-Token_1"),
+            ("PARCELBOT__PROVIDERS__SHIP24_WEBHOOK_SECRET", "ship24-secret"),
         ],
     );
     let registered = fake

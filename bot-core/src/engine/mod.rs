@@ -278,6 +278,32 @@ impl<S: Store, C: Clock> Engine<S, C> {
         Ok(stats)
     }
 
+    /// Ingests news a provider pushed (a webhook) for `number`, through the same path
+    /// as a poll: merged, judged, notices queued, next poll rescheduled. Returns
+    /// `false` when nobody watches the number (the push is then ignored).
+    ///
+    /// # Errors
+    /// [`EngineError`] when the store fails.
+    pub async fn ingest_pushed(
+        &self,
+        number: &str,
+        provider: &'static str,
+        lookup: crate::provider::Lookup,
+    ) -> Result<bool, EngineError> {
+        let Ok(parsed) = TrackingNumber::parse(number) else {
+            return Ok(false);
+        };
+        let Some(due) = self.store.watched_number(parsed.as_str()).await? else {
+            return Ok(false);
+        };
+        let result = NumberResult {
+            number: parsed,
+            answers: vec![(provider, Ok(lookup))],
+        };
+        self.ingest(&due, &result, self.clock.now(), true).await?;
+        Ok(true)
+    }
+
     /// Fetches every number of a parcel now and records the result without queueing
     /// messages (the chat that asked sees the answer in its reply). Returns whether any
     /// provider answered.

@@ -377,6 +377,13 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<DueNumber>, StoreError>> + Send;
 
+    /// A number still watched (it has a next poll), with its parcel's state, for news a
+    /// provider pushed; `None` for a number nobody follows or no longer polled.
+    fn watched_number(
+        &self,
+        number: &str,
+    ) -> impl Future<Output = Result<Option<DueNumber>, StoreError>> + Send;
+
     /// Writes a poll's result in one transaction: new events, the parcel's stage, the
     /// number's next poll (releasing its lease), and one outbox row per subscribed chat
     /// and notice. Returns how many events were new.

@@ -370,6 +370,28 @@ impl Store for SqlStore {
         Ok(due)
     }
 
+    async fn watched_number(&self, number: &str) -> Result<Option<DueNumber>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.number, t.parcel_id, p.stage, p.last_event_at, p.created_at FROM tracking_numbers t \
+             JOIN parcels p ON p.id = t.parcel_id \
+             WHERE t.number = $1 AND t.next_poll_at IS NOT NULL",
+        )
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(internal)?;
+        row.map(|row| {
+            Ok(DueNumber {
+                number: row.try_get(0).map_err(internal)?,
+                parcel: ParcelId(row.try_get(1).map_err(internal)?),
+                stage: stage_of(row.try_get(2).map_err(internal)?),
+                last_event_at: optional_time(&row, 3)?,
+                tracked_since: from_millis(row.try_get(4).map_err(internal)?),
+            })
+        })
+        .transpose()
+    }
+
     async fn record_poll(&self, record: PollRecord, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await.map_err(internal)?;
         let mut new_events = 0;

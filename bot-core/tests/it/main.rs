@@ -5,5 +5,6 @@ mod engine;
 mod interpret;
 mod numbers;
 mod providers;
+mod push;
 mod sim;
 mod store;
