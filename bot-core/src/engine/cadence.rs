@@ -17,6 +17,10 @@ pub const SILENT_INTERVAL: Duration = Duration::hours(24);
 /// then none.
 pub const FINAL_CHECK: Duration = Duration::hours(24);
 
+/// The least interval of a number the parcel was handed off from: the last-mile number
+/// is polled at the stage's pace, the old one only as a fallback.
+pub const SUPERSEDED_INTERVAL: Duration = Duration::hours(12);
+
 /// How long to wait before the next poll of a number whose parcel is at `stage`
 /// (`None`: no event yet).
 pub fn interval(stage: Option<Stage>) -> Duration {

@@ -268,13 +268,20 @@ impl<S: Store, C: Clock> Engine<S, C> {
         }
         let numbers: Vec<TrackingNumber> = valid.iter().map(|(_, n)| n.clone()).collect();
         let results = self.providers.fetch(&numbers).await;
+        // One transaction for the round. Two numbers of one parcel are not judged from
+        // the same stale history: the batch is written before the second is judged.
+        let mut batch: Vec<PollRecord> = Vec::new();
         for ((due, _), result) in valid.iter().zip(&results) {
-            let outcome = self.ingest(due, result, now, true).await?;
+            if batch.iter().any(|record| record.parcel == due.parcel) {
+                stats.new_events += self.write_batch(&mut batch, now).await?;
+            }
+            let (record, outcome) = self.judge_poll(due, result, now, true).await?;
+            batch.push(record);
             stats.polled += 1;
             stats.failed += usize::from(outcome.failed);
-            stats.new_events += outcome.new_events;
             stats.notices += outcome.notices;
         }
+        stats.new_events += self.write_batch(&mut batch, now).await?;
         Ok(stats)
     }
 
@@ -328,6 +335,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 stage,
                 last_event_at,
                 tracked_since: view.created_at,
+                superseded: false,
             };
             let outcome = self.ingest(&due, result, now, false).await?;
             answered |= !outcome.failed;
@@ -384,6 +392,20 @@ impl<S: Store, C: Clock> Engine<S, C> {
     /// Records one number's fetch result: merges new events, judges the parcel, queues
     /// the notices (when `notify`), links handoff numbers and schedules the next poll,
     /// all in one store transaction.
+    /// Writes the batched records in one transaction; returns the new events.
+    async fn write_batch(
+        &self,
+        batch: &mut Vec<PollRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let written = self.store.record_polls(std::mem::take(batch), now).await?;
+        Ok(written.iter().sum())
+    }
+
+    /// Ingests one fetch result now (one transaction).
     async fn ingest(
         &self,
         due: &DueNumber,
@@ -391,16 +413,32 @@ impl<S: Store, C: Clock> Engine<S, C> {
         now: DateTime<Utc>,
         notify: bool,
     ) -> Result<IngestOutcome, StoreError> {
+        let (record, outcome) = self.judge_poll(due, result, now, notify).await?;
+        self.store.record_poll(record, now).await?;
+        Ok(outcome)
+    }
+
+    /// What one fetch result means for the store: the events to add, the stage, the
+    /// next poll, handoff links and notices, as a record to write.
+    async fn judge_poll(
+        &self,
+        due: &DueNumber,
+        result: &NumberResult,
+        now: DateTime<Utc>,
+        notify: bool,
+    ) -> Result<(PollRecord, IngestOutcome), StoreError> {
         if !result.any_answer() {
             let wait = retry_delay(result, self.settings.failure_retry);
             let record = quiet_record(due, Some(now + cadence::spread(wait, self.jitter())));
-            self.store.record_poll(record, now).await?;
-            return Ok(IngestOutcome {
-                failed: true,
-                stage: due.stage,
-                last_event_at: due.last_event_at,
-                ..IngestOutcome::default()
-            });
+            return Ok((
+                record,
+                IngestOutcome {
+                    failed: true,
+                    stage: due.stage,
+                    last_event_at: due.last_event_at,
+                    ..IngestOutcome::default()
+                },
+            ));
         }
         let fetched: Vec<Event> = result
             .found()
@@ -527,19 +565,21 @@ impl<S: Store, C: Clock> Engine<S, C> {
             );
             record.notices.push(notification.to_notice(key));
         }
-        record.next_poll_at = cadence::next_poll(due.stage, record.stage, verdict, now, self.jitter());
+        record.next_poll_at =
+            cadence::next_poll(due.stage, record.stage, verdict, now, self.jitter()).map(|at| {
+                match due.superseded || !record.links.is_empty() {
+                    // The last-mile number carries the news now; this one is a fallback.
+                    true => at.max(now + cadence::spread(cadence::SUPERSEDED_INTERVAL, self.jitter())),
+                    false => at,
+                }
+            });
         let outcome = IngestOutcome {
             failed: false,
-            new_events: 0,
             notices: record.notices.len(),
             stage: record.stage,
             last_event_at: record.last_event_at,
         };
-        let new_events = self.store.record_poll(record, now).await?;
-        Ok(IngestOutcome {
-            new_events,
-            ..outcome
-        })
+        Ok((record, outcome))
     }
 
     /// Queues buyer-protection reminders that are due: for each subscription whose
@@ -634,7 +674,6 @@ impl<S: Store, C: Clock> Engine<S, C> {
 #[derive(Debug, Clone, Copy, Default)]
 struct IngestOutcome {
     failed: bool,
-    new_events: usize,
     notices: usize,
     stage: Option<Stage>,
     last_event_at: Option<DateTime<Utc>>,

@@ -169,6 +169,20 @@ pub struct DueNumber {
     pub last_event_at: Option<DateTime<Utc>>,
     /// When the parcel was first tracked.
     pub tracked_since: DateTime<Utc>,
+    /// Whether the parcel was handed off from this number to another (the news now
+    /// comes from the other one).
+    pub superseded: bool,
+}
+
+/// One parcel for [`SqlStore::bulk_import`]: its number and what is known of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkParcel {
+    /// The number.
+    pub number: TrackingNumber,
+    /// The stage already known.
+    pub stage: Option<Stage>,
+    /// When its newest known event happened.
+    pub last_event_at: Option<DateTime<Utc>>,
 }
 
 /// A proactive message to queue for every chat subscribed to a parcel.
@@ -392,6 +406,15 @@ pub trait Store: Send + Sync + 'static {
         record: PollRecord,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Several polls' results in one transaction (each as [`Store::record_poll`]
+    /// writes it), for a polling round: one commit instead of one per number. The
+    /// records MUST be of different parcels. Returns the new events per record.
+    fn record_polls(
+        &self,
+        records: Vec<PollRecord>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<usize>, StoreError>> + Send;
 
     /// Every stored event of a parcel, oldest first.
     fn parcel_events(&self, parcel: ParcelId) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;

@@ -14,8 +14,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::{
-    ChatId, ChatRef, ChatSettings, DueNumber, Notice, OutboxMessage, ParcelId, ParcelNumber, PollRecord,
-    ProtectionDue, Store, StoreError, Subscribed, SubscriptionId, SubscriptionView,
+    BulkParcel, ChatId, ChatRef, ChatSettings, DueNumber, Notice, OutboxMessage, ParcelId, ParcelNumber,
+    PollRecord, ProtectionDue, Store, StoreError, Subscribed, SubscriptionId, SubscriptionView,
 };
 use crate::interpret::{Event, Stage};
 use crate::number::TrackingNumber;
@@ -123,6 +123,118 @@ impl SqlStore {
     /// The dialect in use.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// Bulk import for load tests and migrations from another tool: `parcels`, each one
+    /// number followed by one chat (`telegram`, chat ids `bulk-<n>`, twenty parcels a
+    /// chat), due for polling at `now`. Ids continue from the highest stored ones.
+    /// Rows are written in multi-row statements, ten thousand parcels per transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`] when a statement fails (a number already stored, for one).
+    pub async fn bulk_import(&self, parcels: &[BulkParcel], now: DateTime<Utc>) -> Result<(), StoreError> {
+        const ROWS: usize = 500;
+        const PARCELS_PER_CHAT: usize = 20;
+        let max = |table: &'static str| {
+            let pool = self.pool.clone();
+            async move {
+                sqlx::query(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
+                    .fetch_one(&pool)
+                    .await
+                    .and_then(|row| row.try_get::<i64, _>(0))
+                    .map_err(internal)
+            }
+        };
+        let first_parcel = max("parcels").await? + 1;
+        let first_chat = max("chats").await? + 1;
+        let created = millis(now);
+        for (chunk_index, chunk) in parcels.chunks(10_000).enumerate() {
+            let mut tx = self.pool.begin().await.map_err(internal)?;
+            let base = chunk_index * 10_000;
+            for (rows_index, rows) in chunk.chunks(ROWS).enumerate() {
+                let offset = base + rows_index * ROWS;
+                let ids: Vec<i64> = (0..rows.len())
+                    .map(|i| first_parcel + (offset + i) as i64)
+                    .collect();
+                let chats: Vec<i64> = (0..rows.len())
+                    .map(|i| first_chat + ((offset + i) / PARCELS_PER_CHAT) as i64)
+                    .collect();
+                let mut new_chats: Vec<i64> = chats.clone();
+                new_chats.dedup();
+                let values = |width: usize, count: usize| {
+                    (0..count)
+                        .map(|row| {
+                            let marks: Vec<String> =
+                                (1..=width).map(|c| format!("${}", row * width + c)).collect();
+                            format!("({})", marks.join(", "))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let sql = format!(
+                    "INSERT INTO chats (id, platform, platform_chat_id, created_at) VALUES {} ON CONFLICT DO NOTHING",
+                    values(4, new_chats.len())
+                );
+                let mut query = sqlx::query(&sql);
+                for chat in &new_chats {
+                    query = query
+                        .bind(*chat)
+                        .bind("telegram")
+                        .bind(format!("bulk-{chat}"))
+                        .bind(created);
+                }
+                query.execute(&mut *tx).await.map_err(internal)?;
+                let sql = format!(
+                    "INSERT INTO parcels (id, stage, last_event_at, created_at) VALUES {}",
+                    values(4, rows.len())
+                );
+                let mut query = sqlx::query(&sql);
+                for (id, parcel) in ids.iter().zip(rows) {
+                    query = query
+                        .bind(*id)
+                        .bind(parcel.stage.map(Stage::as_code))
+                        .bind(parcel.last_event_at.map(millis))
+                        .bind(created);
+                }
+                query.execute(&mut *tx).await.map_err(internal)?;
+                let sql = format!(
+                    "INSERT INTO tracking_numbers (number, parcel_id, format, carrier, next_poll_at) VALUES {}",
+                    values(5, rows.len())
+                );
+                let mut query = sqlx::query(&sql);
+                for (id, parcel) in ids.iter().zip(rows) {
+                    query = query
+                        .bind(parcel.number.as_str())
+                        .bind(*id)
+                        .bind(parcel.number.format())
+                        .bind(parcel.number.carrier())
+                        .bind(created);
+                }
+                query.execute(&mut *tx).await.map_err(internal)?;
+                let sql = format!(
+                    "INSERT INTO subscriptions (chat_id, parcel_id, created_at) VALUES {}",
+                    values(3, rows.len())
+                );
+                let mut query = sqlx::query(&sql);
+                for (id, chat) in ids.iter().zip(&chats) {
+                    query = query.bind(*chat).bind(*id).bind(created);
+                }
+                query.execute(&mut *tx).await.map_err(internal)?;
+            }
+            tx.commit().await.map_err(internal)?;
+        }
+        if self.dialect == Dialect::Postgres {
+            // Explicit ids leave the sequences behind; later inserts must not collide.
+            for table in ["parcels", "chats"] {
+                sqlx::query(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
+                ))
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+            }
+        }
+        Ok(())
     }
 
     /// Closes the pool.
@@ -345,8 +457,10 @@ impl Store for SqlStore {
         .map_err(internal)?;
         // One read for the whole lease (owner and expiry name it), not one per number.
         let rows = sqlx::query(
-            "SELECT t.number, t.parcel_id, p.stage, p.last_event_at, p.created_at FROM tracking_numbers t \
-             JOIN parcels p ON p.id = t.parcel_id \
+            "SELECT t.number, t.parcel_id, p.stage, p.last_event_at, p.created_at, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM tracking_numbers l WHERE l.linked_from = t.number) \
+               THEN 1 ELSE 0 END AS BIGINT) \
+             FROM tracking_numbers t JOIN parcels p ON p.id = t.parcel_id \
              WHERE t.lease_owner = $1 AND t.lease_until = $2 ORDER BY t.next_poll_at, t.number",
         )
         .bind(owner)
@@ -363,6 +477,7 @@ impl Store for SqlStore {
                     stage: stage_of(row.try_get(2).map_err(internal)?),
                     last_event_at: optional_time(row, 3)?,
                     tracked_since: from_millis(row.try_get(4).map_err(internal)?),
+                    superseded: row.try_get::<i64, _>(5).map_err(internal)? != 0,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -372,8 +487,10 @@ impl Store for SqlStore {
 
     async fn watched_number(&self, number: &str) -> Result<Option<DueNumber>, StoreError> {
         let row = sqlx::query(
-            "SELECT t.number, t.parcel_id, p.stage, p.last_event_at, p.created_at FROM tracking_numbers t \
-             JOIN parcels p ON p.id = t.parcel_id \
+            "SELECT t.number, t.parcel_id, p.stage, p.last_event_at, p.created_at, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM tracking_numbers l WHERE l.linked_from = t.number) \
+               THEN 1 ELSE 0 END AS BIGINT) \
+             FROM tracking_numbers t JOIN parcels p ON p.id = t.parcel_id \
              WHERE t.number = $1 AND t.next_poll_at IS NOT NULL",
         )
         .bind(number)
@@ -387,6 +504,7 @@ impl Store for SqlStore {
                 stage: stage_of(row.try_get(2).map_err(internal)?),
                 last_event_at: optional_time(&row, 3)?,
                 tracked_since: from_millis(row.try_get(4).map_err(internal)?),
+                superseded: row.try_get::<i64, _>(5).map_err(internal)? != 0,
             })
         })
         .transpose()
@@ -394,73 +512,20 @@ impl Store for SqlStore {
 
     async fn record_poll(&self, record: PollRecord, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await.map_err(internal)?;
-        let mut new_events = 0;
-        for event in &record.events {
-            new_events += sqlx::query(
-                "INSERT INTO events (parcel_id, number, at, utc_offset_seconds, source, code, text, location) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (parcel_id, number, at, source, text) DO NOTHING",
-            )
-            .bind(record.parcel.0)
-            .bind(event.number.as_deref().unwrap_or(&record.number))
-            .bind(event.time.timestamp_millis())
-            .bind(i64::from(event.time.offset().local_minus_utc()))
-            .bind(event.source.as_deref().unwrap_or_default())
-            .bind(event.code.as_deref())
-            .bind(&event.text)
-            .bind(event.location.as_deref())
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?
-            .rows_affected() as usize;
-        }
-        sqlx::query("UPDATE parcels SET stage = $1, last_event_at = $2 WHERE id = $3")
-            .bind(record.stage.map(Stage::as_code))
-            .bind(record.last_event_at.map(millis))
-            .bind(record.parcel.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        sqlx::query(
-            "UPDATE tracking_numbers SET next_poll_at = $1, lease_owner = NULL, lease_until = NULL, \
-             last_polled_at = $2, polls = polls + 1 WHERE number = $3",
-        )
-        .bind(record.next_poll_at.map(millis))
-        .bind(millis(now))
-        .bind(&record.number)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        for link in &record.links {
-            sqlx::query(
-                "INSERT INTO tracking_numbers (number, parcel_id, format, carrier, linked_from, next_poll_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (number) DO NOTHING",
-            )
-            .bind(link.number.as_str())
-            .bind(record.parcel.0)
-            .bind(link.number.format())
-            .bind(&link.carrier)
-            .bind(&link.linked_from)
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        }
-        for notice in &record.notices {
-            sqlx::query(
-                "INSERT INTO outbox (chat_id, parcel_id, kind, dedupe_key, payload, created_at, available_at) \
-                 SELECT s.chat_id, s.parcel_id, $1, $2 || ':' || CAST(s.chat_id AS TEXT), $3, $4, $4 \
-                 FROM subscriptions s WHERE s.parcel_id = $5 \
-                 ON CONFLICT (dedupe_key) DO NOTHING",
-            )
-            .bind(&notice.kind)
-            .bind(format!("{}:{}", record.parcel.0, notice.dedupe_key))
-            .bind(&notice.payload)
-            .bind(millis(now))
-            .bind(record.parcel.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
+        let new_events = write_poll(&mut tx, &record, now).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(new_events)
+    }
+
+    async fn record_polls(
+        &self,
+        records: Vec<PollRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<usize>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let mut new_events = Vec::with_capacity(records.len());
+        for record in &records {
+            new_events.push(write_poll(&mut tx, record, now).await?);
         }
         tx.commit().await.map_err(internal)?;
         Ok(new_events)
@@ -912,4 +977,81 @@ fn event_of(row: &AnyRow) -> Result<Event, StoreError> {
         source: (!source.is_empty()).then_some(source),
         number: Some(row.try_get(0).map_err(internal)?),
     })
+}
+
+/// One poll's writes inside the caller's transaction (see [`Store::record_poll`]).
+async fn write_poll(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    record: &PollRecord,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut new_events = 0;
+    for event in &record.events {
+        new_events += sqlx::query(
+            "INSERT INTO events (parcel_id, number, at, utc_offset_seconds, source, code, text, location) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (parcel_id, number, at, source, text) DO NOTHING",
+        )
+        .bind(record.parcel.0)
+        .bind(event.number.as_deref().unwrap_or(&record.number))
+        .bind(event.time.timestamp_millis())
+        .bind(i64::from(event.time.offset().local_minus_utc()))
+        .bind(event.source.as_deref().unwrap_or_default())
+        .bind(event.code.as_deref())
+        .bind(&event.text)
+        .bind(event.location.as_deref())
+        .execute(&mut **tx)
+        .await
+        .map_err(internal)?
+        .rows_affected() as usize;
+    }
+    sqlx::query("UPDATE parcels SET stage = $1, last_event_at = $2 WHERE id = $3")
+        .bind(record.stage.map(Stage::as_code))
+        .bind(record.last_event_at.map(millis))
+        .bind(record.parcel.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(internal)?;
+    sqlx::query(
+        "UPDATE tracking_numbers SET next_poll_at = $1, lease_owner = NULL, lease_until = NULL, \
+         last_polled_at = $2, polls = polls + 1 WHERE number = $3",
+    )
+    .bind(record.next_poll_at.map(millis))
+    .bind(millis(now))
+    .bind(&record.number)
+    .execute(&mut **tx)
+    .await
+    .map_err(internal)?;
+    for link in &record.links {
+        sqlx::query(
+            "INSERT INTO tracking_numbers (number, parcel_id, format, carrier, linked_from, next_poll_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (number) DO NOTHING",
+        )
+        .bind(link.number.as_str())
+        .bind(record.parcel.0)
+        .bind(link.number.format())
+        .bind(&link.carrier)
+        .bind(&link.linked_from)
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(internal)?;
+    }
+    for notice in &record.notices {
+        sqlx::query(
+            "INSERT INTO outbox (chat_id, parcel_id, kind, dedupe_key, payload, created_at, available_at) \
+             SELECT s.chat_id, s.parcel_id, $1, $2 || ':' || CAST(s.chat_id AS TEXT), $3, $4, $4 \
+             FROM subscriptions s WHERE s.parcel_id = $5 \
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(&notice.kind)
+        .bind(format!("{}:{}", record.parcel.0, notice.dedupe_key))
+        .bind(&notice.payload)
+        .bind(millis(now))
+        .bind(record.parcel.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(internal)?;
+    }
+    Ok(new_events)
 }
