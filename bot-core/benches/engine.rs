@@ -153,11 +153,17 @@ async fn seed(store: &SqlStore, first: u64, count: usize) -> Result<(), String> 
             last_event_at: Some(t0() - Duration::hours(1)),
         });
         if chunk.len() == 10_000 {
-            store.bulk_import(&chunk, t0()).await.map_err(|e| e.to_string())?;
+            store
+                .bulk_import(&chunk, t0())
+                .await
+                .map_err(|e| format!("{e}: {e:?}"))?;
             chunk.clear();
         }
     }
-    store.bulk_import(&chunk, t0()).await.map_err(|e| e.to_string())
+    store
+        .bulk_import(&chunk, t0())
+        .await
+        .map_err(|e| format!("{e}: {e:?}"))
 }
 
 fn engine_on(store: SqlStore, owner: &str) -> (Engine<SqlStore, SimulatedClock>, Arc<LadderProvider>) {

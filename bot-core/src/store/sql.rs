@@ -148,6 +148,11 @@ impl SqlStore {
         let first_parcel = max("parcels").await? + 1;
         let first_chat = max("chats").await? + 1;
         let created = millis(now);
+        // PostgreSQL's identity columns take explicit ids only when told so.
+        let overriding = match self.dialect {
+            Dialect::Postgres => "OVERRIDING SYSTEM VALUE",
+            Dialect::Sqlite => "",
+        };
         for (chunk_index, chunk) in parcels.chunks(10_000).enumerate() {
             let mut tx = self.pool.begin().await.map_err(internal)?;
             let base = chunk_index * 10_000;
@@ -172,7 +177,7 @@ impl SqlStore {
                         .join(", ")
                 };
                 let sql = format!(
-                    "INSERT INTO chats (id, platform, platform_chat_id, created_at) VALUES {} ON CONFLICT DO NOTHING",
+                    "INSERT INTO chats (id, platform, platform_chat_id, created_at) {overriding} VALUES {} ON CONFLICT DO NOTHING",
                     values(4, new_chats.len())
                 );
                 let mut query = sqlx::query(&sql);
@@ -185,7 +190,7 @@ impl SqlStore {
                 }
                 query.execute(&mut *tx).await.map_err(internal)?;
                 let sql = format!(
-                    "INSERT INTO parcels (id, stage, last_event_at, created_at) VALUES {}",
+                    "INSERT INTO parcels (id, stage, last_event_at, created_at) {overriding} VALUES {}",
                     values(4, rows.len())
                 );
                 let mut query = sqlx::query(&sql);
