@@ -141,9 +141,10 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
         let served = match &settings.telegram_webhook {
             None => {
                 tracing::info!("Telegram: long polling");
-                let server = match push_on {
-                    true => Some(serve_http(settings.http_listen, push, until_stopped()).await?),
-                    false => None,
+                let server = if push_on {
+                    Some(serve_http(settings.http_listen, push, until_stopped()).await?)
+                } else {
+                    None
                 };
                 let listener = telegram::update_listeners::polling_default(bot).await;
                 let served = adapter.serve(listener, until_stopped()).await;

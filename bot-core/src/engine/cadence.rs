@@ -42,12 +42,15 @@ pub fn interval(stage: Option<Stage>) -> Duration {
 
 /// The next poll of a number: `None` once a delivered parcel had its final check.
 ///
-/// `previous` is the stage before this poll; `jitter` in `[0, 1)` spreads numbers that
+/// `previous` is the stage before this poll; `superseded` says the parcel was handed
+/// off from this number to another (it is then polled at most every
+/// [`SUPERSEDED_INTERVAL`]); `jitter` in `[0, 1)` spreads numbers that
 /// were subscribed together (±10% of the interval).
 pub fn next_poll(
     previous: Option<Stage>,
     stage: Option<Stage>,
     silence: Option<SilenceVerdict>,
+    superseded: bool,
     now: DateTime<Utc>,
     jitter: f64,
 ) -> Option<DateTime<Utc>> {
@@ -58,6 +61,10 @@ pub fn next_poll(
     let quiet_stage = !matches!(stage, Some(Stage::Returning | Stage::Exception));
     if silence == Some(SilenceVerdict::Act) && quiet_stage && base < SILENT_INTERVAL {
         base = SILENT_INTERVAL;
+    }
+    if superseded {
+        // The last-mile number carries the news now; this one is a fallback.
+        base = base.max(SUPERSEDED_INTERVAL);
     }
     Some(now + spread(base, jitter))
 }
@@ -89,12 +96,20 @@ mod tests {
             Some(Stage::OutForDelivery),
             Some(Stage::Delivered),
             None,
+            false,
             at(0),
             0.5,
         );
         assert_eq!(first, Some(at(0) + FINAL_CHECK));
         assert_eq!(
-            next_poll(Some(Stage::Delivered), Some(Stage::Delivered), None, at(24), 0.5),
+            next_poll(
+                Some(Stage::Delivered),
+                Some(Stage::Delivered),
+                None,
+                false,
+                at(24),
+                0.5
+            ),
             None
         );
     }
@@ -105,10 +120,19 @@ mod tests {
             Some(Stage::DomesticTransit),
             Some(Stage::DomesticTransit),
             Some(SilenceVerdict::Act),
+            false,
             at(0),
             0.5,
         );
         assert_eq!(next, Some(at(24)));
+    }
+
+    #[test]
+    fn a_number_handed_off_from_is_polled_seldom() {
+        let at_pace = next_poll(None, Some(Stage::OutForDelivery), None, false, at(0), 0.5);
+        let fallback = next_poll(None, Some(Stage::OutForDelivery), None, true, at(0), 0.5);
+        assert_eq!(at_pace, Some(at(0) + Duration::minutes(45)));
+        assert_eq!(fallback, Some(at(0) + SUPERSEDED_INTERVAL));
     }
 
     #[test]

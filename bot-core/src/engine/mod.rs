@@ -565,14 +565,9 @@ impl<S: Store, C: Clock> Engine<S, C> {
             );
             record.notices.push(notification.to_notice(key));
         }
+        let superseded = due.superseded || !record.links.is_empty();
         record.next_poll_at =
-            cadence::next_poll(due.stage, record.stage, verdict, now, self.jitter()).map(|at| {
-                match due.superseded || !record.links.is_empty() {
-                    // The last-mile number carries the news now; this one is a fallback.
-                    true => at.max(now + cadence::spread(cadence::SUPERSEDED_INTERVAL, self.jitter())),
-                    false => at,
-                }
-            });
+            cadence::next_poll(due.stage, record.stage, verdict, superseded, now, self.jitter());
         let outcome = IngestOutcome {
             failed: false,
             notices: record.notices.len(),

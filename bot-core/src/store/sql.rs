@@ -49,6 +49,23 @@ pub struct SqlStore {
     dialect: Dialect,
 }
 
+/// The columns of a [`DueNumber`], read by [`due_number`]; callers add the `WHERE`.
+const DUE_NUMBER_SELECT: &str = "SELECT t.number, t.parcel_id, p.stage, p.last_event_at, p.created_at, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM tracking_numbers l WHERE l.linked_from = t.number) \
+       THEN 1 ELSE 0 END AS BIGINT) \
+     FROM tracking_numbers t JOIN parcels p ON p.id = t.parcel_id";
+
+fn due_number(row: &AnyRow) -> Result<DueNumber, StoreError> {
+    Ok(DueNumber {
+        number: row.try_get(0).map_err(internal)?,
+        parcel: ParcelId(row.try_get(1).map_err(internal)?),
+        stage: stage_of(row.try_get(2).map_err(internal)?),
+        last_event_at: optional_time(row, 3)?,
+        tracked_since: from_millis(row.try_get(4).map_err(internal)?),
+        superseded: row.try_get::<i64, _>(5).map_err(internal)? != 0,
+    })
+}
+
 fn internal(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Internal(Box::new(error))
 }
@@ -461,13 +478,9 @@ impl Store for SqlStore {
         .await
         .map_err(internal)?;
         // One read for the whole lease (owner and expiry name it), not one per number.
-        let rows = sqlx::query(
-            "SELECT t.number, t.parcel_id, p.stage, p.last_event_at, p.created_at, \
-             CAST(CASE WHEN EXISTS (SELECT 1 FROM tracking_numbers l WHERE l.linked_from = t.number) \
-               THEN 1 ELSE 0 END AS BIGINT) \
-             FROM tracking_numbers t JOIN parcels p ON p.id = t.parcel_id \
-             WHERE t.lease_owner = $1 AND t.lease_until = $2 ORDER BY t.next_poll_at, t.number",
-        )
+        let rows = sqlx::query(&format!(
+            "{DUE_NUMBER_SELECT} WHERE t.lease_owner = $1 AND t.lease_until = $2 ORDER BY t.next_poll_at, t.number"
+        ))
         .bind(owner)
         .bind(until)
         .fetch_all(&mut *tx)
@@ -475,44 +488,21 @@ impl Store for SqlStore {
         .map_err(internal)?;
         let due = rows
             .iter()
-            .map(|row| {
-                Ok(DueNumber {
-                    number: row.try_get(0).map_err(internal)?,
-                    parcel: ParcelId(row.try_get(1).map_err(internal)?),
-                    stage: stage_of(row.try_get(2).map_err(internal)?),
-                    last_event_at: optional_time(row, 3)?,
-                    tracked_since: from_millis(row.try_get(4).map_err(internal)?),
-                    superseded: row.try_get::<i64, _>(5).map_err(internal)? != 0,
-                })
-            })
+            .map(due_number)
             .collect::<Result<Vec<_>, StoreError>>()?;
         tx.commit().await.map_err(internal)?;
         Ok(due)
     }
 
     async fn watched_number(&self, number: &str) -> Result<Option<DueNumber>, StoreError> {
-        let row = sqlx::query(
-            "SELECT t.number, t.parcel_id, p.stage, p.last_event_at, p.created_at, \
-             CAST(CASE WHEN EXISTS (SELECT 1 FROM tracking_numbers l WHERE l.linked_from = t.number) \
-               THEN 1 ELSE 0 END AS BIGINT) \
-             FROM tracking_numbers t JOIN parcels p ON p.id = t.parcel_id \
-             WHERE t.number = $1 AND t.next_poll_at IS NOT NULL",
-        )
+        let row = sqlx::query(&format!(
+            "{DUE_NUMBER_SELECT} WHERE t.number = $1 AND t.next_poll_at IS NOT NULL"
+        ))
         .bind(number)
         .fetch_optional(&self.pool)
         .await
         .map_err(internal)?;
-        row.map(|row| {
-            Ok(DueNumber {
-                number: row.try_get(0).map_err(internal)?,
-                parcel: ParcelId(row.try_get(1).map_err(internal)?),
-                stage: stage_of(row.try_get(2).map_err(internal)?),
-                last_event_at: optional_time(&row, 3)?,
-                tracked_since: from_millis(row.try_get(4).map_err(internal)?),
-                superseded: row.try_get::<i64, _>(5).map_err(internal)? != 0,
-            })
-        })
-        .transpose()
+        row.as_ref().map(due_number).transpose()
     }
 
     async fn record_poll(&self, record: PollRecord, now: DateTime<Utc>) -> Result<usize, StoreError> {
