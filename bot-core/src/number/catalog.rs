@@ -70,6 +70,9 @@ pub struct FormatSpec {
     prepend_if: Option<(fancy_regex::Regex, String)>,
     lookups: Vec<Lookup>,
     required_lookups: Vec<String>,
+    /// The only lengths of compact string the format accepts, when its pattern alone
+    /// does not say (see [`COMPACT_EQUIVALENTS`]).
+    lengths: Option<&'static [usize]>,
 }
 
 #[derive(Debug)]
@@ -88,6 +91,34 @@ struct Lookup {
     /// The `matches_regex` entries as one set, with their entry indexes, so that one
     /// pass finds the first matching row.
     pattern_set: Option<(RegexSet, Vec<usize>)>,
+    /// The answer for every value of one or two letters or digits, worked out once:
+    /// lookup groups are mostly such codes (an S10 service, a country), and a table
+    /// read is far cheaper than a pass of the pattern set.
+    short_answers: Vec<Option<usize>>,
+}
+
+/// Values of one or two characters from `[0-9A-Z]`: 36 + 36 × 36.
+const SHORT_VALUES: usize = FIRST_CHARS + FIRST_CHARS * FIRST_CHARS;
+
+/// The slot of a one- or two-character value in [`Lookup::short_answers`].
+fn short_slot(value: &str) -> Option<usize> {
+    match value.as_bytes() {
+        [one] => char_slot(*one),
+        [first, second] => Some(FIRST_CHARS + char_slot(*first)? * FIRST_CHARS + char_slot(*second)?),
+        _ => None,
+    }
+}
+
+/// The value held by a slot of [`Lookup::short_answers`].
+fn short_value(slot: usize) -> String {
+    const ALPHABET: &[u8; FIRST_CHARS] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let text = if slot < FIRST_CHARS {
+        vec![ALPHABET[slot]]
+    } else {
+        let pair = slot - FIRST_CHARS;
+        vec![ALPHABET[pair / FIRST_CHARS], ALPHABET[pair % FIRST_CHARS]]
+    };
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// One row of a lookup table.
@@ -466,6 +497,7 @@ impl Catalog {
                 prepend_if: None,
                 lookups: Vec::new(),
                 required_lookups: Vec::new(),
+                lengths: None,
             });
         }
         let shapes: Vec<String> = formats
@@ -485,6 +517,9 @@ impl Catalog {
             let first_chars = first_chars(&hir);
             let regex = Regex::new(shape).map_err(|e| format!("{shape}: {e}"))?;
             for length in shortest.max(1)..=longest {
+                if formats[index].lengths.is_some_and(|only| !only.contains(&length)) {
+                    continue;
+                }
                 for first in &first_chars {
                     buckets[length * FIRST_CHARS + first].push((index, regex.clone()));
                 }
@@ -499,6 +534,15 @@ impl Catalog {
 
     /// Every format whose pattern matches the whole compact string, with its checks done.
     pub fn matches<'text>(&'static self, compact: &'text str) -> Vec<FormatMatch<'text>> {
+        self.matches_where(compact, |_| true)
+    }
+
+    /// [`Catalog::matches`] among the formats `wanted` accepts (the others are not run).
+    pub fn matches_where<'text>(
+        &'static self,
+        compact: &'text str,
+        wanted: impl Fn(&FormatSpec) -> bool,
+    ) -> Vec<FormatMatch<'text>> {
         let Some(bucket) = compact
             .bytes()
             .next()
@@ -509,7 +553,7 @@ impl Catalog {
         };
         bucket
             .iter()
-            .filter(|(_, shape)| shape.is_match(compact))
+            .filter(|(index, shape)| wanted(&self.formats[*index]) && shape.is_match(compact))
             .filter_map(|(index, _)| self.formats[*index].evaluate(compact))
             .collect()
     }
@@ -575,12 +619,20 @@ impl FormatSpec {
 
 impl Lookup {
     fn find(&self, value: &str) -> Option<&LookupEntry> {
+        let index = match short_slot(value) {
+            Some(slot) => self.short_answers.get(slot).copied().flatten(),
+            None => self.find_index(value),
+        };
+        self.entries.get(index?)
+    }
+
+    fn find_index(&self, value: &str) -> Option<usize> {
         if let Some(&index) = self.exact_index.get(value) {
-            return self.entries.get(index);
+            return Some(index);
         }
         let (set, indexes) = self.pattern_set.as_ref()?;
         let first = set.matches(value).into_iter().next()?;
-        self.entries.get(*indexes.get(first)?)
+        indexes.get(first).copied()
     }
 }
 
@@ -636,7 +688,10 @@ fn vendored_spec(code: &'static str, file_name: &str, raw: RawFormat) -> Result<
         RawRegex::Parts(parts) => parts.concat(),
     };
     let compact_pattern = compact_pattern(&pattern);
-    let matcher = if has_lookaround(&compact_pattern) {
+    let equivalent = COMPACT_EQUIVALENTS.iter().find(|e| e.name == raw.name);
+    let matcher = if let Some(equivalent) = equivalent {
+        Matcher::Plain(anchored(equivalent.pattern)?)
+    } else if has_lookaround(&compact_pattern) {
         Matcher::Fancy(
             fancy_regex::Regex::new(&format!("^(?:{compact_pattern})$"))
                 .map_err(|e| format!("{}: {e}", raw.name))?,
@@ -685,8 +740,50 @@ fn vendored_spec(code: &'static str, file_name: &str, raw: RawFormat) -> Result<
         prepend_if,
         lookups,
         required_lookups: raw.validation.additional.map(|r| r.exists).unwrap_or_default(),
+        lengths: equivalent.and_then(|e| e.lengths),
     })
 }
+
+/// A look-around-free pattern equal, on compact input, to a vendored pattern that uses
+/// look-around.
+struct CompactEquivalent {
+    /// The vendored format's name.
+    name: &'static str,
+    /// The plain pattern, for compact input.
+    pattern: &'static str,
+    /// The only lengths the format accepts, when the look-arounds were about length.
+    lengths: Option<&'static [usize]>,
+}
+
+/// Plain equivalents of the look-around patterns of common formats. On upper-case
+/// letters and digits only, the look-arounds of these patterns say something a plain
+/// pattern (with a length rule) says too; the plain form runs on the DFA engines instead
+/// of `fancy-regex`'s backtracking, several times faster. A unit test checks each
+/// against the original on the test numbers, their one-character variants and random
+/// strings of every length.
+const COMPACT_EQUIVALENTS: &[CompactEquivalent] = &[
+    // `(?=[^0-9A-Z]*[0-9])` becomes "starts with a digit"; the `{10,39}\b` look-ahead is
+    // implied by the anchored serial itself.
+    CompactEquivalent {
+        name: "DHL E-Commerce",
+        pattern: "(?:GM|LX|RX|UV|CN|SG|TH|IN|HK|MY)(?<SerialNumber>[0-9][0-9A-Z]{9,38})",
+        lengths: None,
+    },
+    // The look-aheads pick the lengths: a serial with its check digit is 22, 26 or 30
+    // digits, after no routing code, a 420+ZIP (then 22 or 26 remain) or 420+ZIP+4 (then
+    // 22 remain): 22, 26, 30 or 34 in all. At those lengths the pairs of shipper and
+    // package lengths the look-ahead forbids give odd totals, so they never fit.
+    CompactEquivalent {
+        name: "USPS IMpb N",
+        pattern: concat!(
+            "(?:(?<RoutingApplicationId>420)(?<DestinationZip>[0-9]{5})(?<DestinationZipPlus4>[0-9]{4})?)?",
+            "(?<SerialNumber>(?<ApplicationIdentifier>94)(?<ServiceType>[0-9]{3})",
+            "(?<ShipperId>9[0-9]{8}|[0-8][0-9]{5})(?<PackageId>[0-9]{15}|[0-9]{14}|[0-9]{11}|[0-9]{10}|[0-9]{7}))",
+            "(?<CheckDigit>[0-9])"
+        ),
+        lengths: Some(&[22, 26, 30, 34]),
+    },
+];
 
 fn parse_lookup(item: &Value) -> Option<Lookup> {
     let entries = item
@@ -721,13 +818,18 @@ fn parse_lookup(item: &Value) -> Option<Lookup> {
     } else {
         Some((RegexSet::new(patterns).ok()?, indexes))
     };
-    Some(Lookup {
+    let mut lookup = Lookup {
         name: item.get("name")?.as_str()?.to_owned(),
         group: item.get("regex_group_name")?.as_str()?.to_owned(),
         entries,
         exact_index,
         pattern_set,
-    })
+        short_answers: Vec::new(),
+    };
+    lookup.short_answers = (0..SHORT_VALUES)
+        .map(|slot| lookup.find_index(&short_value(slot)))
+        .collect();
+    Some(lookup)
 }
 
 fn anchored(pattern: &str) -> Result<Regex, String> {

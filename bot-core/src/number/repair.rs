@@ -44,14 +44,12 @@ pub fn suggest(compact: &str, candidates: &[Candidate]) -> Vec<String> {
         if variant == compact || ranked.iter().any(|(_, existing)| *existing == variant) {
             return;
         }
-        if !CATALOG.any_shape(&variant) {
-            return;
-        }
-        let matches = CATALOG.matches(&variant);
+        // Only strong formats can vouch for a fix, so weak ones are not even tried.
+        let matches = CATALOG.matches_where(&variant, |spec| spec.strength == Strength::Strong);
         let passing: Vec<Candidate> = matches
             .iter()
             .map(Candidate::from_match)
-            .filter(|c| c.valid && c.strength == Strength::Strong && !c.is_order_number)
+            .filter(|c| c.valid && !c.is_order_number)
             .collect();
         if passing.is_empty() {
             return;
