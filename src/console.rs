@@ -16,7 +16,7 @@ use bot_core::clock::{Clock, SimulatedClock};
 use bot_core::conversation::parse::wait_duration;
 use bot_core::conversation::{Answer, Conversation, Incoming, Input};
 use bot_core::engine::dispatch::DispatchSettings;
-use bot_core::engine::notify::{Notifier, SendFuture, SendLimits};
+use bot_core::engine::notify::{Notifier, Recipient, SendFuture, SendLimits};
 use bot_core::engine::{Engine, EngineSettings};
 use bot_core::number::TrackingNumber;
 use bot_core::provider::Providers;
@@ -56,11 +56,11 @@ impl Notifier for ConsoleNotifier {
         SendLimits::UNLIMITED
     }
 
-    fn is_group(&self, _chat: &ChatRef) -> bool {
+    fn is_group(&self, _to: &Recipient) -> bool {
         false
     }
 
-    fn send<'a>(&'a self, _chat: &'a ChatRef, reply: &'a Reply) -> SendFuture<'a> {
+    fn send<'a>(&'a self, _to: &'a Recipient, reply: &'a Reply) -> SendFuture<'a> {
         Box::pin(async move {
             let text = format!(
                 "🔔 [{}]\n{}",
@@ -224,6 +224,7 @@ async fn handle_line(
         user: Some("you".to_owned()),
         is_group: false,
         update_id: None,
+        channel: None,
         input: to_input(trimmed, buttons),
     };
     let answers = conversation.handle(incoming).await;

@@ -2,8 +2,10 @@
 //! starts the engine (polling, reminders, dispatch) and every chat adapter whose token
 //! is set, and serves the webhooks when configured; stops cleanly on Ctrl-C or SIGTERM.
 //!
-//! Tokens come from the environment only (`TELEGRAM_BOT_TOKEN`); they are never logged.
+//! Tokens come from the environment only (`TELEGRAM_BOT_TOKEN`, `DISCORD_TOKEN`); they
+//! are never logged. Both platforms run side by side on one engine when both are set.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +19,8 @@ use bot_core::provider::Providers;
 use bot_core::push::{self, PushSecrets};
 use bot_core::settings::Settings;
 use bot_core::store::SqlStore;
-use telegram::{TelegramAdapter, TelegramSender};
+use discord::{DiscordAdapter, DiscordSender};
+use telegram::{TelegramAdapter, TelegramError, TelegramSender};
 use tokio::sync::watch;
 
 /// How often the engine looks for due work.
@@ -51,31 +54,27 @@ impl Tokens {
     }
 }
 
-/// Runs the live bot until Ctrl-C or SIGTERM.
-pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
-    if tokens.discord.is_some() {
-        if tokens.telegram.is_none() {
-            anyhow::bail!(
-                "DISCORD_TOKEN is set, but this build has no Discord adapter yet; set TELEGRAM_BOT_TOKEN or use `parcelbot console`"
-            );
-        }
-        tracing::warn!(
-            "DISCORD_TOKEN is set, but this build has no Discord adapter yet; serving Telegram only"
-        );
-    }
-    let Some(telegram_token) = tokens.telegram else {
-        anyhow::bail!(
-            "no chat token is set: set TELEGRAM_BOT_TOKEN (see the README), or run `parcelbot console`"
-        );
-    };
-    let api_url = match std::env::var("TELEGRAM_API_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(
+/// A base URL from the environment (`TELEGRAM_API_URL`, `DISCORD_API_URL`), if set.
+fn api_url(name: &str) -> anyhow::Result<Option<url::Url>> {
+    match std::env::var(name) {
+        Ok(url) if !url.trim().is_empty() => Ok(Some(
             url.trim()
                 .parse::<url::Url>()
-                .context("TELEGRAM_API_URL is not a URL")?,
-        ),
-        _ => None,
-    };
+                .with_context(|| format!("{name} is not a URL"))?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Runs the live bot until Ctrl-C or SIGTERM.
+pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
+    if !tokens.any() {
+        anyhow::bail!(
+            "no chat token is set: set TELEGRAM_BOT_TOKEN or DISCORD_TOKEN (see the README), or run `parcelbot console`"
+        );
+    }
+    let telegram_api = api_url("TELEGRAM_API_URL")?;
+    let discord_api = api_url("DISCORD_API_URL")?.map(|url| url.as_str().trim_end_matches('/').to_owned());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,9 +89,21 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
         let providers =
             Providers::from_settings(&settings.providers, clock).context("setting up providers")?;
         tracing::info!(providers = ?providers.names(), database = %settings.database.redacted(), "starting");
-        let bot = telegram::bot(&telegram_token, api_url);
-        let sender = TelegramSender::new(bot.clone());
-        let notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(sender.clone())];
+        let telegram = tokens.telegram.as_ref().map(|token| {
+            let bot = telegram::bot(token, telegram_api.clone());
+            (bot.clone(), TelegramSender::new(bot))
+        });
+        let discord_sender = tokens
+            .discord
+            .as_ref()
+            .map(|token| DiscordSender::new(Arc::new(discord::http(token, discord_api.as_deref()))));
+        let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
+        if let Some((_, sender)) = &telegram {
+            notifiers.push(Arc::new(sender.clone()));
+        }
+        if let Some(sender) = &discord_sender {
+            notifiers.push(Arc::new(sender.clone()));
+        }
         let engine = Arc::new(Engine::new(
             store,
             providers,
@@ -109,14 +120,17 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
             },
         ));
         let conversation = Arc::new(Conversation::new(Arc::clone(&engine), settings.limits));
-        let adapter = TelegramAdapter::new(conversation, sender);
 
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("stopping");
-            let _ = stop.send(true);
-        });
+        let stop = Arc::new(stop);
+        {
+            let stop = Arc::clone(&stop);
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("stopping");
+                let _ = stop.send(true);
+            });
+        }
         let until_stopped = move || {
             let mut stopped = stopped.clone();
             async move {
@@ -129,49 +143,90 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
             let shutdown = until_stopped();
             tokio::spawn(async move { engine.run(TICK_EVERY, shutdown).await })
         };
-        let push = push::router(
-            Arc::clone(&engine),
-            PushSecrets {
-                seventeen_track_key: settings.providers.seventeen_track.api_key.clone(),
-                ship24_secret: settings.providers.ship24_webhook_secret.clone(),
-            },
-        );
         let push_on = settings.providers.seventeen_track.api_key.is_some()
             || settings.providers.ship24_webhook_secret.is_some();
-        let served = match &settings.telegram_webhook {
-            None => {
-                tracing::info!("Telegram: long polling");
-                let server = if push_on {
-                    Some(serve_http(settings.http_listen, push, until_stopped()).await?)
-                } else {
-                    None
-                };
-                let listener = telegram::update_listeners::polling_default(bot).await;
-                let served = adapter.serve(listener, until_stopped()).await;
-                stop_http(server).await;
-                served
+        let mut routes = push_on.then(|| {
+            push::router(
+                Arc::clone(&engine),
+                PushSecrets {
+                    seventeen_track_key: settings.providers.seventeen_track.api_key.clone(),
+                    ship24_secret: settings.providers.ship24_webhook_secret.clone(),
+                },
+            )
+        });
+
+        // Telegram: long polling, or a webhook served beside the provider webhooks.
+        let (telegram_bot, telegram_sender) = match telegram {
+            Some((bot, sender)) => (Some(bot), Some(sender)),
+            None => (None, None),
+        };
+        let telegram_serving: Option<Serving<'_>> = match (&telegram_bot, telegram_sender) {
+            (Some(bot), Some(sender)) => {
+                let adapter = TelegramAdapter::new(Arc::clone(&conversation), sender);
+                match &settings.telegram_webhook {
+                    None => {
+                        tracing::info!("Telegram: long polling");
+                        let listener = telegram::update_listeners::polling_default(bot.clone()).await;
+                        Some(Box::pin(adapter.serve(listener, until_stopped())))
+                    }
+                    Some(webhook) => {
+                        let url: url::Url =
+                            webhook.url.parse().context("telegram.webhook_url is not a URL")?;
+                        let (listener, router) = telegram::webhook(
+                            bot,
+                            url,
+                            settings.http_listen,
+                            secrecy::ExposeSecret::expose_secret(&webhook.secret),
+                        )
+                        .await
+                        .context("registering the Telegram webhook")?;
+                        tracing::info!("Telegram: webhook mode");
+                        routes = Some(match routes.take() {
+                            Some(push) => router.merge(push),
+                            None => router,
+                        });
+                        Some(Box::pin(adapter.serve(listener, until_stopped())))
+                    }
+                }
             }
-            Some(webhook) => {
-                let url: url::Url = webhook.url.parse().context("telegram.webhook_url is not a URL")?;
-                let (listener, router) = telegram::webhook(
-                    &bot,
-                    url,
-                    settings.http_listen,
-                    secrecy::ExposeSecret::expose_secret(&webhook.secret),
-                )
-                .await
-                .context("registering the Telegram webhook")?;
-                tracing::info!("Telegram: webhook mode");
-                let server = serve_http(settings.http_listen, router.merge(push), until_stopped()).await?;
-                let served = adapter.serve(listener, until_stopped()).await;
-                stop_http(Some(server)).await;
-                served
+            _ => None,
+        };
+        let server = match routes {
+            Some(routes) => Some(serve_http(settings.http_listen, routes, until_stopped()).await?),
+            None => None,
+        };
+        let discord_serving = tokens.discord.map(|token| {
+            tracing::info!("Discord: gateway");
+            let adapter = DiscordAdapter::new(Arc::clone(&conversation));
+            let shutdown = until_stopped();
+            let api = discord_api.clone();
+            tokio::spawn(async move { discord::serve(adapter, &token, api.as_deref(), shutdown).await })
+        });
+
+        let telegram_done = async {
+            match telegram_serving {
+                Some(serving) => serving.await.context("Telegram"),
+                None => Ok(()),
             }
         };
+        let discord_done = async {
+            match discord_serving {
+                Some(task) => task.await.context("the Discord task")?.context("Discord"),
+                None => Ok(()),
+            }
+        };
+        // One platform failing (a refused token) stops the whole bot: it is a
+        // configuration error the operator must see.
+        let served = tokio::try_join!(telegram_done, discord_done).map(|_| ());
+        let _ = stop.send(true);
+        stop_http(server).await;
         let _ = engine_task.await;
-        served.context("Telegram")
+        served
     })
 }
+
+/// The Telegram adapter at work (it borrows the bot for its webhook listener).
+type Serving<'a> = Pin<Box<dyn Future<Output = Result<(), TelegramError>> + Send + 'a>>;
 
 type HttpServer = tokio::task::JoinHandle<std::io::Result<()>>;
 

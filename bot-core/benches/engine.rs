@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use bot_core::clock::{Clock, SimulatedClock};
 use bot_core::engine::notice::Notification;
-use bot_core::engine::notify::{Notifier, SendFuture, SendLimits};
+use bot_core::engine::notify::{Notifier, Recipient, SendFuture, SendLimits};
 use bot_core::engine::{Engine, EngineSettings};
 use bot_core::interpret::classify::classify;
 use bot_core::interpret::{Event, Stage};
@@ -343,16 +343,16 @@ impl Notifier for LimitChecker {
         SendLimits::TELEGRAM
     }
 
-    fn is_group(&self, chat: &ChatRef) -> bool {
-        chat.id().starts_with('-')
+    fn is_group(&self, to: &Recipient) -> bool {
+        to.chat.id().starts_with('-')
     }
 
-    fn send<'a>(&'a self, chat: &'a ChatRef, _reply: &'a Reply) -> SendFuture<'a> {
+    fn send<'a>(&'a self, to: &'a Recipient, _reply: &'a Reply) -> SendFuture<'a> {
         let now = self.clock.now();
         self.sends
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((chat.clone(), now));
+            .push((to.chat.clone(), now));
         Box::pin(async { Ok(()) })
     }
 }

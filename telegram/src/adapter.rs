@@ -166,6 +166,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
             user: Some(user.id.0.to_string()),
             is_group,
             update_id: Some(update_id.to_string()),
+            channel: None,
             input: Input::Text(text),
         };
         let answers = self.conversation.handle(incoming).await;
@@ -190,6 +191,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
             user: Some(query.from.id.0.to_string()),
             is_group,
             update_id: Some(update_id.to_string()),
+            channel: None,
             input: Input::Button(data.clone()),
         };
         let answers = self.conversation.handle(incoming).await;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use bot_core::engine::notify::{Notifier, SendError, SendFuture, SendLimits};
+use bot_core::engine::notify::{Notifier, Recipient, SendError, SendFuture, SendLimits};
 use bot_core::reply::Reply;
 use bot_core::store::ChatRef;
 use teloxide::payloads::SendMessageSetters;
@@ -107,17 +107,17 @@ impl Notifier for TelegramSender {
         SendLimits::TELEGRAM
     }
 
-    fn is_group(&self, chat: &ChatRef) -> bool {
+    fn is_group(&self, to: &Recipient) -> bool {
         // Telegram gives groups, supergroups and channels negative ids.
-        chat_id(chat).is_some_and(|id| id.0 < 0)
+        chat_id(&to.chat).is_some_and(|id| id.0 < 0)
     }
 
-    fn send<'a>(&'a self, chat: &'a ChatRef, reply: &'a Reply) -> SendFuture<'a> {
+    fn send<'a>(&'a self, to: &'a Recipient, reply: &'a Reply) -> SendFuture<'a> {
         Box::pin(async move {
-            let Some(id) = chat_id(chat) else {
+            let Some(id) = chat_id(&to.chat) else {
                 return Err(SendError::Rejected(format!(
                     "not a Telegram chat id: {}",
-                    chat.id()
+                    to.chat.id()
                 )));
             };
             self.send_reply(id, reply).await
@@ -195,7 +195,7 @@ mod tests {
         let other = ChatRef::new("discord", "42").expect("chat");
         assert_eq!(chat_id(&private), Some(ChatId(42)));
         assert_eq!(chat_id(&other), None);
-        assert!(!sender.is_group(&private));
-        assert!(sender.is_group(&group));
+        assert!(!sender.is_group(&Recipient::chat(private, "pb1")));
+        assert!(sender.is_group(&Recipient::chat(group, "pb2")));
     }
 }

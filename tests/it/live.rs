@@ -1,6 +1,7 @@
 //! `cargo run` with a Telegram token goes live: the real binary against a fake Bot API
 //! on 127.0.0.1, by long polling and in webhook mode (where a request without the
-//! shared secret is refused, and the providers' webhooks share the server).
+//! shared secret is refused, and the providers' webhooks share the server). With a
+//! Discord token too, both platforms are served side by side.
 
 use std::process::{Child, Command, Stdio};
 
@@ -11,7 +12,13 @@ use serde_json::json;
 #[path = "../../telegram/tests/fake_bot_api/mod.rs"]
 mod fake_bot_api;
 
+// The fake Discord lives with the Discord adapter's tests.
+#[allow(dead_code)]
+#[path = "../../discord/tests/fake_discord/mod.rs"]
+mod fake_discord;
+
 use fake_bot_api::{FakeBotApi, text_update};
+use fake_discord::{APPLICATION_ID, FakeDiscord, Place, command};
 
 /// The binary with no subcommand, a token, and the fake's address; killed on drop.
 struct Bot(Child);
@@ -65,6 +72,55 @@ async fn with_a_token_cargo_run_serves_telegram_by_long_polling() {
             .contains("RB104729000CN"),
         "{reply}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_both_tokens_telegram_and_discord_are_served_side_by_side() {
+    let telegram = FakeBotApi::start().await;
+    let discord = FakeDiscord::start().await;
+    let _bot = start_bot(
+        &telegram,
+        &[
+            ("DISCORD_TOKEN", "discord-live-test"),
+            ("DISCORD_API_URL", &discord.url),
+        ],
+    );
+    telegram
+        .wait_for("the Telegram menu", |calls| {
+            calls.iter().any(|c| c.method == "setmycommands").then_some(())
+        })
+        .await;
+    discord
+        .wait_for("the Discord commands", |calls| {
+            calls
+                .iter()
+                .any(|c| c.path == format!("/applications/{APPLICATION_ID}/commands"))
+                .then_some(())
+        })
+        .await;
+    let id = discord.snowflake();
+    discord.push(command(
+        id,
+        77,
+        Place::Dm,
+        "track",
+        &[("number", json!("RB104729000CN"))],
+    ));
+    let answer = discord
+        .wait_for("the Discord answer", |calls| {
+            calls
+                .iter()
+                .find(|c| c.path == format!("/webhooks/{APPLICATION_ID}/token-{id}/messages/@original"))
+                .map(|c| c.body.clone())
+        })
+        .await;
+    assert!(answer.to_string().contains("RB104729000CN"), "{answer}");
+    telegram.push_update(text_update(1, 42, 42, "/list"));
+    telegram
+        .wait_for("the Telegram answer", |_| {
+            telegram.messages_to(42).first().cloned()
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

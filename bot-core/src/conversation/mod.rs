@@ -70,6 +70,9 @@ pub struct Incoming {
     pub is_group: bool,
     /// The platform's id of the update, to ignore replays.
     pub update_id: Option<String>,
+    /// Where the chat is a person (Discord), the shared channel the update came from;
+    /// `None` in private messages and on platforms whose chats are places (Telegram).
+    pub channel: Option<String>,
     /// What was sent.
     pub input: Input,
 }
@@ -92,6 +95,18 @@ impl Answer {
         }
     }
 }
+
+/// A parcel offered by a platform's autocomplete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParcelChoice {
+    /// What the person sees (label, number, stage), at most 100 characters.
+    pub name: String,
+    /// What the command receives: the parcel's first number.
+    pub value: String,
+}
+
+/// The platform whose chats are people with shared channels beside them (`/notify`).
+const SHARED_CHANNEL_PLATFORM: &str = "discord";
 
 /// Where the simulated carrier's buyer lives, for the console demo: a number gets the
 /// home its simulated journey goes to, so that "delivered elsewhere" means something.
@@ -197,6 +212,12 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         }
         let chat = store.upsert_chat(&incoming.chat, now).await?;
         let mut settings = store.chat_settings(chat).await?;
+        if let Some(channel) = &incoming.channel
+            && settings.last_channel.as_ref() != Some(channel)
+        {
+            store.set_last_channel(chat, channel).await?;
+            settings.last_channel = Some(channel.clone());
+        }
         if !settings.reachable {
             // A chat that talks to the bot can be written to again.
             store.set_reachable(&incoming.chat, true).await?;
@@ -240,7 +261,10 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         match parse::parse(text) {
             Parsed::Command { name, args } => match name.as_str() {
                 "start" => Ok(one(render::start())),
-                "help" => Ok(one(render::help())),
+                "help" => Ok(one(render::help(
+                    context.incoming.chat.platform() == SHARED_CHANNEL_PLATFORM,
+                ))),
+                "notify" => self.notify(context, &args).await,
                 "track" => self.track(context, &args).await,
                 "list" => self.list(context).await,
                 "status" => self.status(context, &args).await,
@@ -321,6 +345,86 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                 }
             }
         }
+    }
+
+    /// `/notify here|dm`: where updates go, on platforms with shared channels.
+    async fn notify(&self, context: &Context<'_>, args: &str) -> Result<Vec<Answer>, StoreError> {
+        let store = self.engine.store();
+        let choice = args.trim().to_ascii_lowercase();
+        match (choice.as_str(), &context.incoming.channel) {
+            ("here" | "channel", Some(channel)) => {
+                store.set_notify_channel(context.chat, Some(channel)).await?;
+                Ok(one(Reply::text(
+                    "From now on I post updates about your parcels in this channel, with the numbers partly hidden. /notify dm sends them to you privately again.",
+                )))
+            }
+            ("here" | "channel", None) => Ok(one(Reply::text(
+                "/notify here works in a server channel: send it there. Here I already write to you directly.",
+            ))),
+            ("dm" | "private" | "me", _) => {
+                store.set_notify_channel(context.chat, None).await?;
+                Ok(one(Reply::text(
+                    "From now on I send updates about your parcels to you as direct messages.",
+                )))
+            }
+            ("", _) => Ok(one(Reply::text(if context.settings.notify_channel.is_some() {
+                "Updates go to the server channel you chose. /notify dm sends them to you privately instead."
+            } else {
+                "Updates come to you as direct messages. In a server channel, /notify here sends them there instead."
+            }))),
+            _ => Ok(one(Reply::text(
+                "Choose where updates go: /notify here (this server channel) or /notify dm (direct messages).",
+            ))),
+        }
+    }
+
+    /// The chat's parcels whose number or label contains `typed`, for a platform's
+    /// autocomplete: at most `limit`, each named for a person to pick and valued with
+    /// the number every command accepts. Creates nothing for a chat the bot never saw.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read.
+    pub async fn parcel_choices(
+        &self,
+        chat: &ChatRef,
+        typed: &str,
+        limit: usize,
+    ) -> Result<Vec<ParcelChoice>, StoreError> {
+        let store = self.engine.store();
+        let Some(chat) = store.find_chat(chat).await? else {
+            return Ok(Vec::new());
+        };
+        let wanted = typed.trim().to_lowercase();
+        let compact: String = wanted
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_uppercase();
+        Ok(store
+            .subscriptions(chat)
+            .await?
+            .into_iter()
+            .filter(|view| {
+                wanted.is_empty()
+                    || view
+                        .label
+                        .as_deref()
+                        .is_some_and(|label| label.to_lowercase().contains(&wanted))
+                    || (!compact.is_empty() && view.numbers.iter().any(|n| n.contains(&compact)))
+            })
+            .filter_map(|view| {
+                let number = view.numbers.first()?.clone();
+                let name = match &view.label {
+                    Some(label) => format!("{label} · {number} · {}", render::stage_words(view.stage)),
+                    None => format!("{number} · {}", render::stage_words(view.stage)),
+                };
+                Some(ParcelChoice {
+                    name: render::shorten(&name, 99),
+                    value: number,
+                })
+            })
+            .take(limit)
+            .collect())
     }
 
     async fn track(&self, context: &Context<'_>, args: &str) -> Result<Vec<Answer>, StoreError> {

@@ -26,8 +26,8 @@ pub fn start() -> Reply {
 }
 
 /// `/help`: every command.
-pub fn help() -> Reply {
-    Reply::default()
+pub fn help(shared_channels: bool) -> Reply {
+    let reply = Reply::default()
         .with(Block::Title("What I can do".to_owned()))
         .with(Block::Bullets(
             COMMANDS
@@ -37,7 +37,14 @@ pub fn help() -> Reply {
         ))
         .with(Block::Text(
             "You can also just paste a tracking number, or ask \"is RB123456785CN fake?\".".to_owned(),
+        ));
+    if shared_channels {
+        reply.with(Block::Text(
+            "Updates come to you as direct messages. /notify here sends them to the channel you are in instead; /notify dm brings them back.".to_owned(),
         ))
+    } else {
+        reply
+    }
 }
 
 /// Cuts `text` to `max` characters (with an ellipsis).
@@ -80,7 +87,8 @@ pub fn join_words(words: &[String]) -> String {
     }
 }
 
-fn stage_words(stage: Option<Stage>) -> String {
+/// The stage in a few words (`in customs`, `no scan yet`).
+pub fn stage_words(stage: Option<Stage>) -> String {
     stage.map_or_else(|| "no scan yet".to_owned(), |s| s.as_code().replace('_', " "))
 }
 

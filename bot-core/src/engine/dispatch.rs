@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Duration, Utc};
 
 use super::notice::{Notification, render_merged};
-use super::notify::{Notifier, SendError};
+use super::notify::{Notifier, Recipient, SendError};
 use crate::reply::format_time;
 use crate::store::{ChatRef, OutboxMessage, Store, StoreError};
 
@@ -180,7 +180,14 @@ impl<S: Store> Dispatcher<S> {
             return self.defer_all(group, now + Duration::minutes(1), stats).await;
         };
         let limits = notifier.limits();
-        let is_group = notifier.is_group(chat);
+        let recipient = Recipient {
+            chat: chat.clone(),
+            notify_channel: first.notify_channel.clone(),
+            last_channel: first.last_channel.clone(),
+            // The first row's id: a retry of the same group carries the same key.
+            idempotency_key: format!("pb{}", first.id),
+        };
+        let is_group = notifier.is_group(&recipient);
         let ready_at = {
             let budget = self.budget.lock().unwrap_or_else(PoisonError::into_inner);
             let paused = budget
@@ -227,7 +234,7 @@ impl<S: Store> Dispatcher<S> {
             is_group,
             &|at| format_time(at, &time_zone),
         );
-        let outcome = notifier.send(chat, &reply).await;
+        let outcome = notifier.send(&recipient, &reply).await;
         self.budget
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -62,6 +62,33 @@ impl SendLimits {
     };
 }
 
+/// Who a proactive message is for, and where it may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The chat (on Discord, the person).
+    pub chat: ChatRef,
+    /// A shared channel the person chose for updates instead of private messages.
+    pub notify_channel: Option<String>,
+    /// The shared channel the person last used the bot in: where the adapter may say
+    /// that it cannot write to them privately.
+    pub last_channel: Option<String>,
+    /// The same for every attempt to send this message, so that a platform that
+    /// supports it (Discord's `nonce`) drops a repeat after a crash.
+    pub idempotency_key: String,
+}
+
+impl Recipient {
+    /// A recipient reached in its own chat, with no channels.
+    pub fn chat(chat: ChatRef, idempotency_key: impl Into<String>) -> Recipient {
+        Recipient {
+            chat,
+            notify_channel: None,
+            last_channel: None,
+            idempotency_key: idempotency_key.into(),
+        }
+    }
+}
+
 /// The future a [`Notifier`] returns.
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
 
@@ -73,19 +100,22 @@ pub trait Notifier: Send + Sync + 'static {
     /// The platform's limits.
     fn limits(&self) -> SendLimits;
 
-    /// Whether the chat is a group (stricter limits, masked numbers).
-    fn is_group(&self, chat: &ChatRef) -> bool;
+    /// Whether the message goes where several people read it (stricter limits, masked
+    /// numbers).
+    fn is_group(&self, to: &Recipient) -> bool;
 
     /// Sends one message. MUST return [`SendError::Unreachable`] only when the platform
     /// says the chat refuses the bot for good.
-    fn send<'a>(&'a self, chat: &'a ChatRef, reply: &'a Reply) -> SendFuture<'a>;
+    fn send<'a>(&'a self, to: &'a Recipient, reply: &'a Reply) -> SendFuture<'a>;
 }
 
 /// A message a [`RecordingNotifier`] took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
-    /// The recipient.
+    /// The recipient's chat.
     pub chat: ChatRef,
+    /// The channel it went to instead of the chat, when the person chose one.
+    pub channel: Option<String>,
     /// The message.
     pub reply: Reply,
 }
@@ -149,12 +179,13 @@ impl Notifier for RecordingNotifier {
         self.limits
     }
 
-    fn is_group(&self, chat: &ChatRef) -> bool {
-        // Telegram's convention, kept by the fake: group ids are negative.
-        chat.id().starts_with('-')
+    fn is_group(&self, to: &Recipient) -> bool {
+        // Telegram's convention, kept by the fake: group ids are negative; a shared
+        // channel is read by several people too.
+        to.chat.id().starts_with('-') || to.notify_channel.is_some()
     }
 
-    fn send<'a>(&'a self, chat: &'a ChatRef, reply: &'a Reply) -> SendFuture<'a> {
+    fn send<'a>(&'a self, to: &'a Recipient, reply: &'a Reply) -> SendFuture<'a> {
         Box::pin(async move {
             let mut state = self.lock();
             state.attempts += 1;
@@ -162,7 +193,8 @@ impl Notifier for RecordingNotifier {
                 return Err(state.failures.remove(0));
             }
             state.sent.push(Sent {
-                chat: chat.clone(),
+                chat: to.chat.clone(),
+                channel: to.notify_channel.clone(),
                 reply: reply.clone(),
             });
             Ok(())

@@ -117,6 +117,11 @@ pub struct ChatSettings {
     pub city: Option<String>,
     /// Whether the platform still lets the bot write to the chat.
     pub reachable: bool,
+    /// The shared channel the person last used the bot in, on platforms where the chat
+    /// is a person (Discord).
+    pub last_channel: Option<String>,
+    /// The shared channel the person chose for updates instead of private messages.
+    pub notify_channel: Option<String>,
 }
 
 /// A number of a parcel, as stored.
@@ -237,6 +242,10 @@ pub struct OutboxMessage {
     pub time_zone: String,
     /// Earlier attempts to send it.
     pub attempts: i64,
+    /// The chat's [`ChatSettings::last_channel`].
+    pub last_channel: Option<String>,
+    /// The chat's [`ChatSettings::notify_channel`].
+    pub notify_channel: Option<String>,
 }
 
 /// Why the store refused or failed.
@@ -278,6 +287,24 @@ pub trait Store: Send + Sync + 'static {
         user: Option<&str>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Subscribed, StoreError>> + Send;
+
+    /// The chat's id, without creating it; `None` for a chat the bot never saw.
+    fn find_chat(&self, chat: &ChatRef) -> impl Future<Output = Result<Option<ChatId>, StoreError>> + Send;
+
+    /// Remembers the shared channel the person last used the bot in.
+    fn set_last_channel(
+        &self,
+        chat: ChatId,
+        channel: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets (or, with `None`, clears) the channel updates go to instead of private
+    /// messages.
+    fn set_notify_channel(
+        &self,
+        chat: ChatId,
+        channel: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The chat's settings. MUST return [`StoreError::NotFound`] for an unknown chat.
     fn chat_settings(&self, chat: ChatId) -> impl Future<Output = Result<ChatSettings, StoreError>> + Send;

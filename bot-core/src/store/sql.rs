@@ -564,7 +564,8 @@ impl Store for SqlStore {
         .await
         .map_err(internal)?;
         let rows = sqlx::query(
-            "SELECT o.id, c.platform, c.platform_chat_id, o.parcel_id, o.kind, o.payload, o.attempts, s.label, c.time_zone \
+            "SELECT o.id, c.platform, c.platform_chat_id, o.parcel_id, o.kind, o.payload, o.attempts, s.label, c.time_zone, \
+             c.last_channel, c.notify_channel \
              FROM outbox o JOIN chats c ON c.id = o.chat_id \
              LEFT JOIN subscriptions s ON s.chat_id = o.chat_id AND s.parcel_id = o.parcel_id \
              WHERE o.lease_owner = $1 AND o.lease_until = $2 ORDER BY o.id",
@@ -588,6 +589,8 @@ impl Store for SqlStore {
                     label: row.try_get(7).map_err(internal)?,
                     time_zone: row.try_get(8).map_err(internal)?,
                     attempts: row.try_get(6).map_err(internal)?,
+                    last_channel: row.try_get(9).map_err(internal)?,
+                    notify_channel: row.try_get(10).map_err(internal)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -609,7 +612,9 @@ impl Store for SqlStore {
     }
 
     async fn chat_settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
-        let row = sqlx::query("SELECT time_zone, country, city, reachable FROM chats WHERE id = $1")
+        let row = sqlx::query(
+            "SELECT time_zone, country, city, reachable, last_channel, notify_channel FROM chats WHERE id = $1",
+        )
             .bind(chat.0)
             .fetch_optional(&self.pool)
             .await
@@ -621,7 +626,38 @@ impl Store for SqlStore {
             country: row.try_get(1).map_err(internal)?,
             city: row.try_get(2).map_err(internal)?,
             reachable: row.try_get::<i64, _>(3).map_err(internal)? != 0,
+            last_channel: row.try_get(4).map_err(internal)?,
+            notify_channel: row.try_get(5).map_err(internal)?,
         })
+    }
+
+    async fn find_chat(&self, chat: &ChatRef) -> Result<Option<ChatId>, StoreError> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM chats WHERE platform = $1 AND platform_chat_id = $2")
+                .bind(chat.platform())
+                .bind(chat.id())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+        Ok(id.map(ChatId))
+    }
+
+    async fn set_last_channel(&self, chat: ChatId, channel: &str) -> Result<(), StoreError> {
+        self.update_one(
+            sqlx::query("UPDATE chats SET last_channel = $1 WHERE id = $2")
+                .bind(channel)
+                .bind(chat.0),
+        )
+        .await
+    }
+
+    async fn set_notify_channel(&self, chat: ChatId, channel: Option<&str>) -> Result<(), StoreError> {
+        self.update_one(
+            sqlx::query("UPDATE chats SET notify_channel = $1 WHERE id = $2")
+                .bind(channel)
+                .bind(chat.0),
+        )
+        .await
     }
 
     async fn set_time_zone(&self, chat: ChatId, time_zone: &str) -> Result<(), StoreError> {

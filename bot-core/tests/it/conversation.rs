@@ -33,6 +33,7 @@ fn message(chat: &ChatRef, group: bool, update: Option<&str>, text: &str) -> Inc
         user: Some("42".to_owned()),
         is_group: group,
         update_id: update.map(str::to_owned),
+        channel: None,
         input: Input::Text(text.to_owned()),
     }
 }
@@ -174,4 +175,126 @@ async fn foreign_buttons_are_refused_without_change() {
             "{data}: {said}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_discord_person_chooses_where_updates_go() {
+    let (conversation, _) = conversation(ChatLimits::default()).await;
+    let person = ChatRef::new("discord", "80351110224678912").expect("chat");
+    let in_channel = |text: &str| Incoming {
+        channel: Some("700".to_owned()),
+        ..message(&person, false, None, text)
+    };
+    // In DMs there is no channel to choose: a clear answer, nothing set.
+    let answer = text(
+        &conversation
+            .handle(message(&person, false, None, "/notify here"))
+            .await,
+    );
+    assert!(answer.contains("works in a server channel"), "{answer}");
+    let store = conversation.engine().store();
+    let id = store.find_chat(&person).await.expect("find").expect("chat");
+    assert_eq!(
+        store.chat_settings(id).await.expect("settings").notify_channel,
+        None
+    );
+
+    // In a channel: remembered as the last channel, and chosen for updates.
+    let answer = text(&conversation.handle(in_channel("/notify here")).await);
+    assert!(answer.contains("in this channel"), "{answer}");
+    let settings = store.chat_settings(id).await.expect("settings");
+    assert_eq!(settings.last_channel.as_deref(), Some("700"));
+    assert_eq!(settings.notify_channel.as_deref(), Some("700"));
+    let answer = text(&conversation.handle(in_channel("/notify")).await);
+    assert!(answer.contains("server channel you chose"), "{answer}");
+    let answer = text(&conversation.handle(in_channel("/notify somewhere")).await);
+    assert!(answer.contains("/notify here"), "{answer}");
+    assert_eq!(
+        store
+            .chat_settings(id)
+            .await
+            .expect("settings")
+            .notify_channel
+            .as_deref(),
+        Some("700"),
+        "a bad choice changes nothing"
+    );
+    let answer = text(&conversation.handle(in_channel("/notify dm")).await);
+    assert!(answer.contains("direct messages"), "{answer}");
+    assert_eq!(
+        store.chat_settings(id).await.expect("settings").notify_channel,
+        None
+    );
+    let help = text(&conversation.handle(in_channel("/help")).await);
+    assert!(help.contains("/notify here"), "{help}");
+    let telegram_help = text(
+        &conversation
+            .handle(message(
+                &ChatRef::new("telegram", "5").expect("chat"),
+                false,
+                None,
+                "/help",
+            ))
+            .await,
+    );
+    assert!(!telegram_help.contains("/notify"), "{telegram_help}");
+}
+
+#[tokio::test]
+async fn autocomplete_offers_only_the_persons_parcels() {
+    let (conversation, _) = conversation(ChatLimits::default()).await;
+    let alice = ChatRef::new("discord", "1").expect("chat");
+    let bob = ChatRef::new("discord", "2").expect("chat");
+    let stranger = ChatRef::new("discord", "3").expect("chat");
+    conversation
+        .handle(message(&alice, false, None, "/track RB104729000CN headphones"))
+        .await;
+    conversation
+        .handle(message(&bob, false, None, "/track RB104729225CN lamp"))
+        .await;
+    let all = conversation
+        .parcel_choices(&alice, "", 25)
+        .await
+        .expect("choices");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].value, "RB104729000CN");
+    assert!(all[0].name.starts_with("headphones · RB104729000CN"), "{all:?}");
+    assert!(all[0].name.chars().count() <= 100);
+    let by_number = conversation
+        .parcel_choices(&alice, "9000", 25)
+        .await
+        .expect("choices");
+    assert_eq!(by_number.len(), 1);
+    assert!(
+        conversation
+            .parcel_choices(&alice, "lamp", 25)
+            .await
+            .expect("choices")
+            .is_empty()
+    );
+    assert_eq!(
+        conversation
+            .parcel_choices(&bob, "LA", 25)
+            .await
+            .expect("choices")[0]
+            .value,
+        "RB104729225CN"
+    );
+    assert!(
+        conversation
+            .parcel_choices(&stranger, "", 25)
+            .await
+            .expect("choices")
+            .is_empty()
+    );
+    assert_eq!(
+        conversation
+            .engine()
+            .store()
+            .find_chat(&stranger)
+            .await
+            .expect("find"),
+        None,
+        "asking creates nothing"
+    );
 }

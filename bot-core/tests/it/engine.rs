@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use bot_core::clock::{Clock, SimulatedClock};
-use bot_core::engine::notify::{Notifier, RecordingNotifier, SendError, SendLimits, Sent};
+use bot_core::engine::notify::{Notifier, Recipient, RecordingNotifier, SendError, SendLimits, Sent};
 use bot_core::engine::{Engine, EngineSettings};
 use bot_core::number::TrackingNumber;
 use bot_core::provider::Providers;
@@ -376,17 +376,17 @@ impl Notifier for HangingNotifier {
         SendLimits::TELEGRAM
     }
 
-    fn is_group(&self, _chat: &ChatRef) -> bool {
+    fn is_group(&self, _to: &Recipient) -> bool {
         false
     }
 
     fn send<'a>(
         &'a self,
-        chat: &'a ChatRef,
+        to: &'a Recipient,
         reply: &'a bot_core::reply::Reply,
     ) -> bot_core::engine::notify::SendFuture<'a> {
         Box::pin(async move {
-            self.taken.send(chat, reply).await?;
+            self.taken.send(to, reply).await?;
             self.in_flight.notify_one();
             std::future::pending().await
         })

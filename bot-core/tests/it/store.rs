@@ -89,6 +89,48 @@ async fn contract(store: &impl Store, label: &str) {
     );
     let bob_id = store.upsert_chat(&bob, now).await.expect("bob");
 
+    // A Discord person's channels: found without creating, remembered, cleared.
+    assert_eq!(
+        store.find_chat(&bob).await.expect("find"),
+        Some(bob_id),
+        "{label}"
+    );
+    let stranger = ChatRef::new("discord", "9999").expect("chat");
+    assert_eq!(store.find_chat(&stranger).await.expect("find"), None, "{label}");
+    assert_eq!(
+        store.find_chat(&stranger).await.expect("find"),
+        None,
+        "{label}: finding creates nothing"
+    );
+    store.set_last_channel(bob_id, "700").await.expect("last channel");
+    store
+        .set_notify_channel(bob_id, Some("701"))
+        .await
+        .expect("notify here");
+    store
+        .set_notify_channel(bob_id, None)
+        .await
+        .expect("notify by dm");
+    let settings = store.chat_settings(bob_id).await.expect("settings");
+    assert_eq!(
+        (
+            settings.last_channel.as_deref(),
+            settings.notify_channel.as_deref()
+        ),
+        (Some("700"), None),
+        "{label}"
+    );
+    store
+        .set_notify_channel(bob_id, Some("701"))
+        .await
+        .expect("notify here");
+    assert!(matches!(
+        store
+            .set_last_channel(bot_core::store::ChatId(999_999), "1")
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
     // Subscribing: a new parcel, a second follower, and no double subscription.
     let rb = number("RB123456785CN");
     let first = store
@@ -204,6 +246,23 @@ async fn contract(store: &impl Store, label: &str) {
         messages.len(),
         2,
         "{label}: one per subscribed chat, once: {messages:?}"
+    );
+    let to_bob = messages.iter().find(|m| m.chat == bob).expect("bob's message");
+    assert_eq!(
+        (to_bob.last_channel.as_deref(), to_bob.notify_channel.as_deref()),
+        (Some("700"), Some("701")),
+        "{label}: the outbox carries where the person wants messages"
+    );
+    let to_alice = messages
+        .iter()
+        .find(|m| m.chat == alice)
+        .expect("alice's message");
+    assert_eq!(
+        (
+            to_alice.last_channel.as_deref(),
+            to_alice.notify_channel.as_deref()
+        ),
+        (None, None)
     );
     assert!(
         store
