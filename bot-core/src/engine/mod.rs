@@ -467,6 +467,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
             next_poll_at: None,
             links: Vec::new(),
             notices: Vec::new(),
+            parcel_changed: false,
         };
         let mut origin = due.number.clone();
         if has_news {
@@ -565,6 +566,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
             );
             record.notices.push(notification.to_notice(key));
         }
+        record.parcel_changed = record.stage != due.stage || record.last_event_at != due.last_event_at;
         let superseded = due.superseded || !record.links.is_empty();
         record.next_poll_at =
             cadence::next_poll(due.stage, record.stage, verdict, superseded, now, self.jitter());
@@ -694,6 +696,7 @@ fn quiet_record(due: &DueNumber, next_poll_at: Option<DateTime<Utc>>) -> PollRec
         next_poll_at,
         links: Vec::new(),
         notices: Vec::new(),
+        parcel_changed: false,
     }
 }
 

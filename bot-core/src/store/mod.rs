@@ -221,6 +221,9 @@ pub struct PollRecord {
     pub links: Vec<NewNumber>,
     /// Messages for every subscribed chat.
     pub notices: Vec<Notice>,
+    /// Whether `stage` or `last_event_at` differ from what the store holds; when not,
+    /// the parcel's row is left alone (most polls bring nothing new).
+    pub parcel_changed: bool,
 }
 
 /// A queued message, leased for sending.

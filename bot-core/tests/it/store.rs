@@ -195,6 +195,7 @@ async fn contract(store: &impl Store, label: &str) {
             dedupe_key: "stage:origin_sorting".to_owned(),
             payload: "{\"stage\":\"origin_sorting\"}".to_owned(),
         }],
+        parcel_changed: true,
     };
     assert_eq!(store.record_poll(record.clone(), later).await.expect("record"), 2);
     assert_eq!(
@@ -509,12 +510,148 @@ async fn concurrent_leases(store: &SqlStore, label: &str) {
     );
 }
 
+/// A polling round written at once, and the numbers pushed news can find.
+async fn round_contract(store: &impl Store, label: &str) {
+    let now = start();
+    let chat = store
+        .upsert_chat(&ChatRef::new("telegram", "77").expect("chat"), now)
+        .await
+        .expect("chat");
+    let rb = store
+        .subscribe(chat, &number("RB123456785CN"), None, None, now)
+        .await
+        .expect("rb")
+        .parcel;
+    let lx = store
+        .subscribe(chat, &number("LX123456785CN"), None, None, now)
+        .await
+        .expect("lx")
+        .parcel;
+    let watched = store
+        .watched_number("RB123456785CN")
+        .await
+        .expect("watched")
+        .expect("followed");
+    assert_eq!(
+        (watched.parcel, watched.superseded, watched.stage),
+        (rb, false, None),
+        "{label}"
+    );
+    assert!(
+        store
+            .watched_number("RR987654321CN")
+            .await
+            .expect("watched")
+            .is_none(),
+        "{label}: nobody follows it"
+    );
+
+    let later = now + Duration::hours(1);
+    let record =
+        |number: &str, parcel: ParcelId, events: Vec<Event>, stage: Stage, next: Option<DateTime<Utc>>| {
+            PollRecord {
+                number: number.to_owned(),
+                parcel,
+                last_event_at: events.last().map(|e| e.time.with_timezone(&Utc)),
+                events,
+                stage: Some(stage),
+                next_poll_at: next,
+                links: Vec::new(),
+                notices: vec![Notice {
+                    kind: "stage".to_owned(),
+                    dedupe_key: format!("stage:{}", stage.as_code()),
+                    payload: format!("{{\"stage\":\"{}\"}}", stage.as_code()),
+                }],
+                parcel_changed: true,
+            }
+        };
+    let mut handed_off = record(
+        "RB123456785CN",
+        rb,
+        vec![
+            event(0, "Arrived at sorting center"),
+            event(5, "Departed from sorting center"),
+        ],
+        Stage::OriginSorting,
+        Some(later + Duration::hours(6)),
+    );
+    handed_off.links = vec![NewNumber {
+        number: number("3SABCD1234567"),
+        carrier: "PostNL".to_owned(),
+        linked_from: "RB123456785CN".to_owned(),
+    }];
+    let delivered = record(
+        "LX123456785CN",
+        lx,
+        vec![event(9, "Delivered")],
+        Stage::Delivered,
+        None,
+    );
+    let round = vec![handed_off, delivered];
+    assert_eq!(
+        store.record_polls(round.clone(), later).await.expect("round"),
+        vec![2, 1],
+        "{label}: new events per record"
+    );
+    assert_eq!(
+        store.record_polls(round, later).await.expect("again"),
+        vec![0, 0],
+        "{label}: a replayed round stores nothing twice"
+    );
+    assert_eq!(store.parcel_events(rb).await.expect("events").len(), 2, "{label}");
+    assert_eq!(store.parcel_events(lx).await.expect("events").len(), 1, "{label}");
+    let stages: Vec<Option<Stage>> = store
+        .subscriptions(chat)
+        .await
+        .expect("views")
+        .iter()
+        .map(|v| v.stage)
+        .collect();
+    assert_eq!(
+        stages,
+        vec![Some(Stage::OriginSorting), Some(Stage::Delivered)],
+        "{label}"
+    );
+    let outbox = store
+        .lease_outbox("d", later, Duration::minutes(1), 10)
+        .await
+        .expect("outbox");
+    assert_eq!(
+        outbox.len(),
+        2,
+        "{label}: one message per parcel, once: {outbox:?}"
+    );
+
+    let handed = store
+        .watched_number("RB123456785CN")
+        .await
+        .expect("watched")
+        .expect("still polled, seldom");
+    assert!(handed.superseded, "{label}: the number was handed off");
+    assert_eq!(handed.stage, Some(Stage::OriginSorting), "{label}");
+    let last_mile = store
+        .watched_number("3SABCD1234567")
+        .await
+        .expect("watched")
+        .expect("the last-mile number is watched");
+    assert_eq!((last_mile.parcel, last_mile.superseded), (rb, false), "{label}");
+    assert!(
+        store
+            .watched_number("LX123456785CN")
+            .await
+            .expect("watched")
+            .is_none(),
+        "{label}: a number with no next poll is no longer watched"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store_keeps_the_contract() {
     let store = sqlite_store().await;
     contract(&store, "sqlite").await;
     engine_contract(&sqlite_store().await, "sqlite").await;
     concurrent_leases(&sqlite_store().await, "sqlite").await;
+    round_contract(&sqlite_store().await, "sqlite").await;
 }
 
 #[tokio::test]
@@ -533,5 +670,10 @@ async fn postgres_store_keeps_the_contract() {
         return;
     };
     concurrent_leases(&store, "postgres").await;
+    drop_postgres(store, &name).await;
+    let Some((store, name)) = postgres_store().await else {
+        return;
+    };
+    round_contract(&store, "postgres").await;
     drop_postgres(store, &name).await;
 }
