@@ -12,7 +12,7 @@ use bot_core::number::checksum::s10_check_digit;
 use bot_core::number::recognise;
 
 const INPUTS: usize = 100_000;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 20;
 
 /// A small deterministic generator so every run measures the same inputs.
 struct Lcg(u64);

@@ -9,7 +9,7 @@
 //! `fancy-regex`, while a `RegexSet` of every pattern (with look-around removed, a
 //! superset of the real language) decides in one pass which formats are worth trying.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
@@ -178,9 +178,81 @@ pub struct Catalog {
     pub formats: Vec<FormatSpec>,
     prefilter: RegexSet,
     /// For each string length up to [`MAX_LENGTH`] and each first character, the formats
-    /// that can match, each with its look-around-free shape: a bucket holds a handful of
-    /// formats at most, so trying those few anchored DFAs beats running the whole set.
-    buckets: Vec<Vec<(usize, Regex)>>,
+    /// that can match: a bucket holds a handful of formats at most, so its own small set
+    /// of shapes beats running the whole catalogue's.
+    buckets: Vec<Bucket>,
+}
+
+/// The formats one length and first character can match.
+#[derive(Debug, Default, Clone)]
+struct Bucket {
+    /// Each format with its look-around-free shape, in catalogue order.
+    formats: Vec<(usize, Regex)>,
+    /// The shapes as one set, compiled on first use: one pass over the input says which
+    /// shapes match, instead of one pass per shape.
+    set: OnceLock<Option<regex_automata::meta::Regex>>,
+}
+
+/// The most formats one bucket holds; a larger bucket would only be slower (checked
+/// when the catalogue is built).
+const MAX_BUCKET: usize = 16;
+
+thread_local! {
+    /// The set of matching shapes, reused by every search on this thread so that a
+    /// search allocates nothing.
+    static MATCHED: std::cell::RefCell<regex_automata::PatternSet> =
+        std::cell::RefCell::new(regex_automata::PatternSet::new(MAX_BUCKET));
+}
+
+impl Bucket {
+    /// The indexes (into [`Catalog::formats`]) of the formats whose shape matches, in
+    /// catalogue order, written into `found`; returns how many.
+    fn matching(&self, compact: &str, found: &mut [usize; MAX_BUCKET]) -> usize {
+        let set = self.set.get_or_init(|| {
+            // Every matching shape, not just the leftmost-first one (as `RegexSet` does).
+            regex_automata::meta::Regex::builder()
+                .configure(regex_automata::meta::Regex::config().match_kind(regex_automata::MatchKind::All))
+                .build_many(
+                    &self
+                        .formats
+                        .iter()
+                        .map(|(_, shape)| shape.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .ok()
+        });
+        let mut count = 0;
+        match set {
+            Some(set) => MATCHED.with(|matched| {
+                let mut matched = matched.borrow_mut();
+                matched.clear();
+                // Every shape is anchored at both ends: say so, so that no unanchored
+                // start is even considered.
+                let input = regex_automata::Input::new(compact).anchored(regex_automata::Anchored::Yes);
+                set.which_overlapping_matches(&input, &mut matched);
+                for pattern in matched.iter() {
+                    if let (Some((index, _)), Some(slot)) =
+                        (self.formats.get(pattern.as_usize()), found.get_mut(count))
+                    {
+                        *slot = *index;
+                        count += 1;
+                    }
+                }
+            }),
+            // A set that does not compile (never seen): the shapes one by one.
+            None => {
+                for (index, shape) in &self.formats {
+                    if shape.is_match(compact)
+                        && let Some(slot) = found.get_mut(count)
+                    {
+                        *slot = *index;
+                        count += 1;
+                    }
+                }
+            }
+        }
+        count
+    }
 }
 
 /// Longest compact string any format is tried on.
@@ -508,7 +580,7 @@ impl Catalog {
             })
             .collect();
         let prefilter = RegexSet::new(&shapes).map_err(|e| format!("prefilter: {e}"))?;
-        let mut buckets: Vec<Vec<(usize, Regex)>> = vec![Vec::new(); (MAX_LENGTH + 1) * FIRST_CHARS];
+        let mut buckets: Vec<Bucket> = vec![Bucket::default(); (MAX_LENGTH + 1) * FIRST_CHARS];
         for (index, shape) in shapes.iter().enumerate() {
             let hir = regex_syntax::parse(shape).map_err(|e| format!("{shape}: {e}"))?;
             let properties = hir.properties();
@@ -521,9 +593,18 @@ impl Catalog {
                     continue;
                 }
                 for first in &first_chars {
-                    buckets[length * FIRST_CHARS + first].push((index, regex.clone()));
+                    buckets[length * FIRST_CHARS + first]
+                        .formats
+                        .push((index, regex.clone()));
                 }
             }
+        }
+        if let Some(largest) = buckets.iter().map(|b| b.formats.len()).max()
+            && largest > MAX_BUCKET
+        {
+            return Err(format!(
+                "a bucket holds {largest} formats, more than {MAX_BUCKET}"
+            ));
         }
         Ok(Catalog {
             formats,
@@ -543,6 +624,24 @@ impl Catalog {
         compact: &'text str,
         wanted: impl Fn(&FormatSpec) -> bool,
     ) -> Vec<FormatMatch<'text>> {
+        self.matches_in(compact, wanted, false)
+    }
+
+    /// [`Catalog::matches_where`] without the matches whose check digit fails.
+    pub fn passing_where<'text>(
+        &'static self,
+        compact: &'text str,
+        wanted: impl Fn(&FormatSpec) -> bool,
+    ) -> Vec<FormatMatch<'text>> {
+        self.matches_in(compact, wanted, true)
+    }
+
+    fn matches_in<'text>(
+        &'static self,
+        compact: &'text str,
+        wanted: impl Fn(&FormatSpec) -> bool,
+        drop_bad_check: bool,
+    ) -> Vec<FormatMatch<'text>> {
         let Some(bucket) = compact
             .bytes()
             .next()
@@ -551,10 +650,15 @@ impl Catalog {
         else {
             return Vec::new();
         };
-        bucket
+        if bucket.formats.is_empty() {
+            return Vec::new();
+        }
+        let mut found = [0usize; MAX_BUCKET];
+        let count = bucket.matching(compact, &mut found);
+        found[..count]
             .iter()
-            .filter(|(index, shape)| wanted(&self.formats[*index]) && shape.is_match(compact))
-            .filter_map(|(index, _)| self.formats[*index].evaluate(compact))
+            .filter(|index| wanted(&self.formats[**index]))
+            .filter_map(|index| self.formats[*index].evaluate(compact, drop_bad_check))
             .collect()
     }
 
@@ -565,8 +669,33 @@ impl Catalog {
 }
 
 impl FormatSpec {
-    fn evaluate<'text>(&'static self, compact: &'text str) -> Option<FormatMatch<'text>> {
+    /// Whether the format's numbers carry a check digit.
+    pub fn has_check_digit(&self) -> bool {
+        self.checksum.is_some()
+    }
+
+    /// The match of `compact`, checks done; with `drop_bad_check`, `None` as soon as
+    /// the check digit fails (typo repair wants only passing variants, and most fail).
+    fn evaluate<'text>(
+        &'static self,
+        compact: &'text str,
+        drop_bad_check: bool,
+    ) -> Option<FormatMatch<'text>> {
+        // Groups are read only by check digits, lookups and the S10 service; a format
+        // with none of these needs no captures. A plain pattern is its own shape, which
+        // the bucket already matched; a look-around one still has to be run.
+        let needs_groups = self.checksum.is_some()
+            || !self.lookups.is_empty()
+            || !self.required_lookups.is_empty()
+            || self.code == "s10";
         let groups: Vec<(&'static str, std::ops::Range<usize>)> = match &self.matcher {
+            Matcher::Plain(_) if !needs_groups => Vec::new(),
+            Matcher::Fancy(regex) if !needs_groups => {
+                if !regex.is_match(compact).unwrap_or(false) {
+                    return None;
+                }
+                Vec::new()
+            }
             Matcher::Plain(regex) => {
                 let captures = regex.captures(compact)?;
                 regex
@@ -602,6 +731,12 @@ impl FormatSpec {
                 _ => checksum.passes(serial, check),
             };
             found.check_digit = Some(!serial.is_empty() && passes);
+            // Yanwen's `YP` serials do not reliably carry the UPU check digit, so a
+            // mismatch there is no verdict (see `Candidate::from_match`).
+            let unreliable = self.code == "s10" && found.group("CountryCode") == Some("YP");
+            if drop_bad_check && found.check_digit == Some(false) && !unreliable {
+                return None;
+            }
         }
         for lookup in &self.lookups {
             if let Some(entry) = found.group(&lookup.group).and_then(|value| lookup.find(value)) {

@@ -383,9 +383,8 @@ pub fn recognise(input: &str) -> Vec<Recognition> {
         && input.len() <= MAX_NUMBER_LENGTH
         && input.bytes().all(|b| b.is_ascii_alphanumeric())
     {
-        let compact = input.to_ascii_uppercase();
-        let recognition = recognise_compact(&compact);
-        let reportable = compact.len() >= MIN_REPORTED_LENGTH && compact.bytes().any(|b| b.is_ascii_digit());
+        let reportable = input.len() >= MIN_REPORTED_LENGTH && input.bytes().any(|b| b.is_ascii_digit());
+        let recognition = recognise_owned(input.to_ascii_uppercase());
         if quality(&recognition) > 0 || reportable {
             return vec![recognition];
         }
@@ -420,20 +419,27 @@ pub fn recognise(input: &str) -> Vec<Recognition> {
 
 /// Recognises one compact string (upper-case ASCII letters and digits) as a whole.
 pub fn recognise_compact(compact: &str) -> Recognition {
+    recognise_owned(compact.to_owned())
+}
+
+/// [`recognise_compact`] of a string the caller gives away (no copy).
+fn recognise_owned(compact: String) -> Recognition {
     let mut candidates: Vec<Candidate> = CATALOG
-        .matches(compact)
+        .matches(&compact)
         .iter()
         .map(Candidate::from_match)
         .collect();
     candidates.sort_by_key(|candidate| std::cmp::Reverse(candidate.score()));
     candidates.dedup_by(|a, b| a.format == b.format && a.carrier == b.carrier && a.valid == b.valid);
-    let outcome = outcome_of(compact, &candidates);
+    let outcome = outcome_of(&compact, &candidates);
     let suggestions = match outcome {
-        Outcome::Invalid | Outcome::Unknown(UnknownReason::NoFormat) => repair::suggest(compact, &candidates),
+        Outcome::Invalid | Outcome::Unknown(UnknownReason::NoFormat) => {
+            repair::suggest(&compact, &candidates)
+        }
         _ => Vec::new(),
     };
     Recognition {
-        normalized: Some(compact.to_owned()),
+        normalized: Some(compact),
         outcome,
         candidates,
         suggestions,

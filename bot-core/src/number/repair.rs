@@ -34,18 +34,23 @@ fn confusions(c: char) -> &'static [char] {
 /// Corrections of `compact` that pass, best first, at most three; empty when nothing
 /// plausible passes. `candidates` are the formats the number already resembles.
 pub fn suggest(compact: &str, candidates: &[Candidate]) -> Vec<String> {
-    let chars: Vec<char> = compact.chars().collect();
-    if chars.len() < 6 || chars.len() > 40 {
+    // Compact strings are upper-case ASCII, so variants are built byte by byte.
+    if !compact.is_ascii() || compact.len() < 6 || compact.len() > 40 {
         return Vec::new();
     }
+    let bytes = compact.as_bytes();
+    let text = |variant: Vec<u8>| String::from_utf8(variant).unwrap_or_default();
     // (rank, variant): lower rank is better.
     let mut ranked: Vec<(u8, String)> = Vec::new();
     let mut consider = |variant: String, edit_rank: u8| {
         if variant == compact || ranked.iter().any(|(_, existing)| *existing == variant) {
             return;
         }
-        // Only strong formats can vouch for a fix, so weak ones are not even tried.
-        let matches = CATALOG.matches_where(&variant, |spec| spec.strength == Strength::Strong);
+        // Only a strong format with a check digit, or one of our specific formats, can
+        // vouch for a fix (see below), so no other format is even tried.
+        let matches = CATALOG.passing_where(&variant, |spec| {
+            spec.strength == Strength::Strong && (spec.has_check_digit() || spec.specific)
+        });
         let passing: Vec<Candidate> = matches
             .iter()
             .map(Candidate::from_match)
@@ -68,30 +73,31 @@ pub fn suggest(compact: &str, candidates: &[Candidate]) -> Vec<String> {
     };
 
     // Every occurrence of one look-alike at once ("LPOO12…" typed with letter O).
-    for from in ['O', 'I', 'L', 'S', 'B', 'Z', 'G'] {
-        if chars.contains(&from) {
-            for to in confusions(from) {
+    for from in [b'O', b'I', b'L', b'S', b'B', b'Z', b'G'] {
+        if bytes.contains(&from) {
+            for &to in confusions(char::from(from)) {
+                let to = to as u8;
                 consider(
-                    chars.iter().map(|&c| if c == from { *to } else { c }).collect(),
+                    text(bytes.iter().map(|&c| if c == from { to } else { c }).collect()),
                     0,
                 );
             }
         }
     }
     // One look-alike at one position.
-    for (position, &c) in chars.iter().enumerate() {
-        for &replacement in confusions(c) {
-            let mut variant = chars.clone();
-            variant[position] = replacement;
-            consider(variant.into_iter().collect(), 0);
+    for (position, &c) in bytes.iter().enumerate() {
+        for &replacement in confusions(char::from(c)) {
+            let mut variant = bytes.to_vec();
+            variant[position] = replacement as u8;
+            consider(text(variant), 0);
         }
     }
     // One adjacent swap.
-    for position in 0..chars.len() - 1 {
-        if chars[position] != chars[position + 1] {
-            let mut variant = chars.clone();
+    for position in 0..bytes.len() - 1 {
+        if bytes[position] != bytes[position + 1] {
+            let mut variant = bytes.to_vec();
             variant.swap(position, position + 1);
-            consider(variant.into_iter().collect(), 1);
+            consider(text(variant), 1);
         }
     }
     ranked.sort_by_key(|(rank, _)| *rank);
