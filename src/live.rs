@@ -15,7 +15,7 @@ use bot_core::conversation::Conversation;
 use bot_core::engine::dispatch::DispatchSettings;
 use bot_core::engine::notify::Notifier;
 use bot_core::engine::{Engine, EngineSettings};
-use bot_core::provider::Providers;
+use bot_core::provider::{Providers, RegistrationLedger};
 use bot_core::push::{self, PushSecrets};
 use bot_core::settings::Settings;
 use bot_core::store::SqlStore;
@@ -86,8 +86,10 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
                 .context("opening the database")?,
         );
         let clock = SystemClock;
-        let providers =
-            Providers::from_settings(&settings.providers, clock).context("setting up providers")?;
+        // Paid registrations are remembered in the store, shared by every instance.
+        let ledger: Arc<dyn RegistrationLedger> = store.clone();
+        let providers = Providers::from_settings_with_ledger(&settings.providers, clock, Some(ledger))
+            .context("setting up providers")?;
         tracing::info!(providers = ?providers.names(), database = %settings.database.redacted(), "starting");
         let telegram = tokens.telegram.as_ref().map(|token| {
             let bot = telegram::bot(token, telegram_api.clone());

@@ -61,6 +61,26 @@ pub trait TrackingProvider: Send + Sync + 'static {
     fn fetch(&self, numbers: &[TrackingNumber]) -> impl Future<Output = Vec<FetchResult>> + Send;
 }
 
+/// Where a paid provider's registrations are remembered beyond one process (the
+/// store), so that no instance registers, and pays for, a number twice: not after a
+/// restart, and not when another instance registered it.
+pub trait RegistrationLedger: Send + Sync + 'static {
+    /// Which of `numbers` were registered with `provider` before.
+    fn registered<'a>(
+        &'a self,
+        provider: &'static str,
+        numbers: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<String>, ProviderError>> + Send + 'a>>;
+
+    /// Remembers that `numbers` were registered with `provider` at `at`.
+    fn record<'a>(
+        &'a self,
+        provider: &'static str,
+        numbers: &'a [String],
+        at: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ProviderError>> + Send + 'a>>;
+}
+
 /// What one provider said about one number.
 pub type FetchResult = Result<Lookup, ProviderError>;
 

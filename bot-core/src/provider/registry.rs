@@ -15,7 +15,7 @@ use super::guard::RetryPolicy;
 use super::seventeen_track::SeventeenTrack;
 use super::ship24::Ship24;
 use super::sim::SimulatedCarrier;
-use super::{DynProvider, FetchResult, KeyedConfig, Lookup, ProviderError};
+use super::{DynProvider, FetchResult, KeyedConfig, Lookup, ProviderError, RegistrationLedger};
 use crate::clock::Clock;
 use crate::number::TrackingNumber;
 use crate::settings::{KeyedProviderSettings, ProviderName, ProviderSettings};
@@ -72,6 +72,19 @@ impl Providers {
         settings: &ProviderSettings,
         clock: C,
     ) -> Result<Providers, ProviderError> {
+        Providers::from_settings_with_ledger(settings, clock, None)
+    }
+
+    /// [`Providers::from_settings`], with paid registrations remembered in `ledger`
+    /// (the store) so that several instances, or one after a restart, never pay twice.
+    ///
+    /// # Errors
+    /// [`ProviderError::Transient`] if an HTTP client cannot be built.
+    pub fn from_settings_with_ledger<C: Clock + Clone>(
+        settings: &ProviderSettings,
+        clock: C,
+        ledger: Option<Arc<dyn RegistrationLedger>>,
+    ) -> Result<Providers, ProviderError> {
         let retry = RetryPolicy {
             max_retries: settings.max_retries,
             ..RetryPolicy::default()
@@ -94,7 +107,11 @@ impl Providers {
                     if let Some(config) =
                         keyed_config("seventeen_track", &settings.seventeen_track, settings, retry)
                     {
-                        providers.push(Arc::new(SeventeenTrack::new(config, clock.clone())?));
+                        let source = SeventeenTrack::new(config, clock.clone())?;
+                        providers.push(Arc::new(match &ledger {
+                            Some(ledger) => source.with_ledger(Arc::clone(ledger)),
+                            None => source,
+                        }));
                     }
                 }
                 ProviderName::Ship24 => {

@@ -2,9 +2,10 @@
 //!
 //! Registering a number is the charged step, so a number is never registered twice: the
 //! provider first asks `gettrackinfo` (free); only numbers 17TRACK answers with "not
-//! registered" (-18019902) are registered, and this instance remembers what it has
-//! registered so that it does not pay again even if 17TRACK forgets a number. Batches
-//! hold at most 40 numbers.
+//! registered" (-18019902) are registered, and what was registered is remembered, in
+//! memory and in the store's ledger shared by every instance ([`RegistrationLedger`]),
+//! so that no instance pays again even if 17TRACK forgets a number. When the ledger
+//! cannot be read, nothing is registered in that round. Batches hold at most 40 numbers.
 //!
 //! Fields relied on (see `providers.md`): `data.accepted[]{number,track_info}`,
 //! `data.rejected[]{number,error{code,message}}`; in `track_info`: `latest_status.status`,
@@ -14,7 +15,7 @@
 //! `time_metrics.estimated_delivery_date{from,to}`. Everything may be missing.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -22,8 +23,8 @@ use serde_json::{Value, json};
 
 use super::guard::Guarded;
 use super::{
-    Eta, FetchResult, KeyedConfig, LinkedNumber, Lookup, ProviderError, Shipment, TrackingProvider, http,
-    json_str, number_in_field,
+    Eta, FetchResult, KeyedConfig, LinkedNumber, Lookup, ProviderError, RegistrationLedger, Shipment,
+    TrackingProvider, http, json_str, number_in_field,
 };
 use crate::clock::Clock;
 use crate::interpret::Event;
@@ -44,11 +45,20 @@ const CARRIER_NOT_DETECTED: i64 = -18_019_903;
 pub type SeventeenTrackConfig = KeyedConfig;
 
 /// The 17TRACK aggregator.
-#[derive(Debug)]
 pub struct SeventeenTrack<C> {
     config: SeventeenTrackConfig,
     guarded: Guarded<C>,
     registered: Mutex<HashSet<String>>,
+    ledger: Option<Arc<dyn RegistrationLedger>>,
+}
+
+impl<C> std::fmt::Debug for SeventeenTrack<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeventeenTrack")
+            .field("base_url", &self.config.base_url)
+            .field("ledger", &self.ledger.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// One number's entry in a 17TRACK reply.
@@ -67,7 +77,15 @@ impl<C: Clock> SeventeenTrack<C> {
             guarded: config.guarded(clock)?,
             config,
             registered: Mutex::new(HashSet::new()),
+            ledger: None,
         })
+    }
+
+    /// Remembers registrations in `ledger` too (the store), shared by every instance.
+    #[must_use]
+    pub fn with_ledger(mut self, ledger: Arc<dyn RegistrationLedger>) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     /// Numbers this instance has registered (and so paid for).
@@ -83,8 +101,7 @@ impl<C: Clock> SeventeenTrack<C> {
         numbers
     }
 
-    /// Marks numbers as registered earlier (restored from storage), so they are never
-    /// registered again.
+    /// Marks numbers as registered earlier, so they are never registered again.
     pub fn remember_registered(&self, numbers: impl IntoIterator<Item = String>) {
         self.registered
             .lock()
@@ -223,6 +240,33 @@ impl<C: Clock> TrackingProvider for SeventeenTrack<C> {
                 )),
             });
         }
+        if !to_register.is_empty()
+            && let Some(ledger) = &self.ledger
+        {
+            // Another instance (or this one before a restart) may have paid already.
+            let candidates: Vec<String> = to_register.iter().map(|n| (*n).to_owned()).collect();
+            let earlier = match ledger.registered(NAME, &candidates).await {
+                Ok(earlier) => earlier,
+                Err(error) => {
+                    // Unsure whether they were paid for: register nothing this round.
+                    for (slot, number) in results.iter_mut().zip(&asked) {
+                        if to_register.contains(number) {
+                            *slot = Err(error.clone());
+                        }
+                    }
+                    return results;
+                }
+            };
+            for (slot, number) in results.iter_mut().zip(&asked) {
+                if to_register.contains(number) && earlier.iter().any(|known| known == number) {
+                    *slot = Err(ProviderError::Transient(
+                        "17TRACK no longer tracks this number (registered earlier)".to_owned(),
+                    ));
+                }
+            }
+            self.remember_registered(earlier.iter().cloned());
+            to_register.retain(|number| !earlier.iter().any(|known| known == number));
+        }
         if !to_register.is_empty() {
             let registration = self.call("register", &to_register).await;
             for (slot, number) in results.iter_mut().zip(&asked) {
@@ -249,6 +293,23 @@ impl<C: Clock> TrackingProvider for SeventeenTrack<C> {
                     },
                     Err(error) => Err(error.clone()),
                 };
+            }
+            if let (Some(ledger), Ok(entries)) = (&self.ledger, &registration) {
+                let paid: Vec<String> = to_register
+                    .iter()
+                    .filter(|number| match entries.get(**number) {
+                        Some(Entry::Accepted(_)) => true,
+                        Some(Entry::Rejected { code, .. }) => *code == ALREADY_REGISTERED,
+                        None => false,
+                    })
+                    .map(|number| (*number).to_owned())
+                    .collect();
+                if !paid.is_empty()
+                    && let Err(error) = ledger.record(NAME, &paid, self.guarded.clock().now()).await
+                {
+                    // This instance still remembers them; others may not.
+                    tracing::warn!(%error, "could not record 17TRACK registrations in the store");
+                }
             }
         }
         results

@@ -9,6 +9,9 @@
 //!   never lease the same row; an expired lease is free again (a crashed instance's work
 //!   is picked up).
 
+use std::future::Future;
+use std::pin::Pin;
+
 use chrono::{DateTime, Duration, FixedOffset, Offset, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -19,6 +22,7 @@ use super::{
 };
 use crate::interpret::{Event, Stage};
 use crate::number::TrackingNumber;
+use crate::provider::{ProviderError, RegistrationLedger};
 use crate::settings::DatabaseUrl;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -288,6 +292,65 @@ impl SqlStore {
             Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
         }
     }
+}
+
+/// Numbers per statement of the registration ledger (17TRACK's batch).
+const LEDGER_CHUNK: usize = 40;
+
+impl RegistrationLedger for SqlStore {
+    fn registered<'a>(
+        &'a self,
+        provider: &'static str,
+        numbers: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<String>, ProviderError>> + Send + 'a>> {
+        Box::pin(async move {
+            let mut known = Vec::new();
+            for chunk in numbers.chunks(LEDGER_CHUNK) {
+                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                let sql = format!(
+                    "SELECT number FROM provider_registrations WHERE provider = $1 AND number IN ({})",
+                    marks.join(", ")
+                );
+                let mut query = sqlx::query_scalar::<_, String>(&sql).bind(provider);
+                for number in chunk {
+                    query = query.bind(number.as_str());
+                }
+                known.extend(query.fetch_all(&self.pool).await.map_err(ledger_error)?);
+            }
+            Ok(known)
+        })
+    }
+
+    fn record<'a>(
+        &'a self,
+        provider: &'static str,
+        numbers: &'a [String],
+        at: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ProviderError>> + Send + 'a>> {
+        Box::pin(async move {
+            for chunk in numbers.chunks(LEDGER_CHUNK) {
+                let rows: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("($1, $2, ${})", i + 3))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO provider_registrations (provider, registered_at, number) VALUES {} \
+                     ON CONFLICT (provider, number) DO NOTHING",
+                    rows.join(", ")
+                );
+                let mut query = sqlx::query(&sql).bind(provider).bind(millis(at));
+                for number in chunk {
+                    query = query.bind(number.as_str());
+                }
+                query.execute(&self.pool).await.map_err(ledger_error)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A ledger failure, as the provider reports it (it then registers nothing).
+fn ledger_error(error: sqlx::Error) -> ProviderError {
+    ProviderError::Transient(format!("the registration ledger failed: {error}"))
 }
 
 impl Store for SqlStore {

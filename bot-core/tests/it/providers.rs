@@ -14,7 +14,9 @@ use bot_core::provider::guard::RetryPolicy;
 use bot_core::provider::seventeen_track::{SeventeenTrack, SeventeenTrackConfig};
 use bot_core::provider::ship24::{Ship24, Ship24Config};
 use bot_core::provider::sim::SimulatedCarrier;
-use bot_core::provider::{DynProvider, FetchResult, Lookup, ProviderError, Providers, Shipment};
+use bot_core::provider::{
+    DynProvider, FetchResult, Lookup, ProviderError, Providers, RegistrationLedger, Shipment,
+};
 use bot_core::track::{TrackError, track_once};
 use chrono::{TimeZone, Utc};
 use wiremock::matchers::{body_json, header, method, path, query_param};
@@ -662,4 +664,85 @@ async fn routing_asks_cainiao_first_for_its_numbers_and_keeps_every_answer() {
         "findings from several sources are all kept"
     );
     assert!(results[1].answers.iter().all(|(name, _)| *name != "cainiao"));
+}
+
+/// A ledger that cannot be read.
+struct BrokenLedger;
+
+impl RegistrationLedger for BrokenLedger {
+    fn registered<'a>(
+        &'a self,
+        _provider: &'static str,
+        _numbers: &'a [String],
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<String>, ProviderError>> + Send + 'a>> {
+        Box::pin(async { Err(ProviderError::Transient("the database is down".to_owned())) })
+    }
+
+    fn record<'a>(
+        &'a self,
+        _provider: &'static str,
+        _numbers: &'a [String],
+        _at: chrono::DateTime<Utc>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), ProviderError>> + Send + 'a>> {
+        Box::pin(async { Err(ProviderError::Transient("the database is down".to_owned())) })
+    }
+}
+
+/// A 17TRACK that always says "not registered" and expects `registrations` calls to
+/// `register`.
+async fn forgetful_seventeen_track(registrations: u64) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/track/v2.2/gettrackinfo"))
+        .respond_with(json(SEVENTEEN_NOT_REGISTERED))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/track/v2.2/register"))
+        .respond_with(json(SEVENTEEN_REGISTERED))
+        .expect(registrations)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn seventeen_track_instances_sharing_a_store_pay_for_a_number_once() {
+    let server = forgetful_seventeen_track(1).await;
+    let ledger: Arc<dyn RegistrationLedger> = Arc::new(crate::store::sqlite_store().await);
+    let first = seventeen(&server).with_ledger(Arc::clone(&ledger));
+    let results = fetch(&first, &["CP123456785FR"]).await;
+    assert_eq!(
+        results[0],
+        Ok(Lookup::Pending),
+        "registered by the first instance"
+    );
+    assert_eq!(
+        ledger
+            .registered("seventeen_track", &["CP123456785FR".to_owned()])
+            .await
+            .expect("ledger"),
+        vec!["CP123456785FR".to_owned()]
+    );
+    // Another instance (or the first after a restart) is told "not registered" by a
+    // 17TRACK that forgot the number: the ledger says it was paid for.
+    let second = seventeen(&server).with_ledger(Arc::clone(&ledger));
+    let results = fetch(&second, &["CP123456785FR"]).await;
+    assert!(
+        matches!(results[0], Err(ProviderError::Transient(_))),
+        "{results:?}"
+    );
+    assert_eq!(second.registered(), vec!["CP123456785FR".to_owned()]);
+}
+
+#[tokio::test]
+async fn seventeen_track_registers_nothing_when_the_ledger_cannot_be_read() {
+    let server = forgetful_seventeen_track(0).await;
+    let provider = seventeen(&server).with_ledger(Arc::new(BrokenLedger));
+    let results = fetch(&provider, &["CP123456785FR"]).await;
+    assert!(
+        matches!(results[0], Err(ProviderError::Transient(_))),
+        "{results:?}"
+    );
+    assert!(provider.registered().is_empty());
 }

@@ -645,6 +645,41 @@ async fn round_contract(store: &impl Store, label: &str) {
     );
 }
 
+/// The ledger of paid registrations: idempotent, per provider.
+async fn ledger_contract(store: &SqlStore, label: &str) {
+    use bot_core::provider::RegistrationLedger;
+    let numbers: Vec<String> = ["RB123456785CN", "LX123456785CN"].map(str::to_owned).to_vec();
+    assert!(
+        store
+            .registered("seventeen_track", &numbers)
+            .await
+            .expect("read")
+            .is_empty(),
+        "{label}"
+    );
+    store
+        .record("seventeen_track", &numbers[..1], start())
+        .await
+        .expect("record");
+    store
+        .record("seventeen_track", &numbers[..1], start())
+        .await
+        .expect("again");
+    assert_eq!(
+        store.registered("seventeen_track", &numbers).await.expect("read"),
+        vec!["RB123456785CN".to_owned()],
+        "{label}"
+    );
+    assert!(
+        store
+            .registered("ship24", &numbers)
+            .await
+            .expect("read")
+            .is_empty(),
+        "{label}: per provider"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store_keeps_the_contract() {
     let store = sqlite_store().await;
@@ -652,6 +687,7 @@ async fn sqlite_store_keeps_the_contract() {
     engine_contract(&sqlite_store().await, "sqlite").await;
     concurrent_leases(&sqlite_store().await, "sqlite").await;
     round_contract(&sqlite_store().await, "sqlite").await;
+    ledger_contract(&sqlite_store().await, "sqlite").await;
 }
 
 #[tokio::test]
@@ -675,5 +711,6 @@ async fn postgres_store_keeps_the_contract() {
         return;
     };
     round_contract(&store, "postgres").await;
+    ledger_contract(&store, "postgres").await;
     drop_postgres(store, &name).await;
 }
