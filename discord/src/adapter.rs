@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bot_core::clock::Clock;
 use bot_core::conversation::{Answer, Conversation, Incoming, Input};
+use bot_core::reply::Reply;
 use bot_core::store::{ChatRef, Store};
 use serenity::all::{
     CommandInteraction, ComponentInteraction, Context, CreateAllowedMentions, CreateAutocompleteResponse,
@@ -22,7 +23,7 @@ use serenity::model::application::Command;
 
 use crate::PLATFORM;
 use crate::commands::{self, PARCEL_OPTION};
-use crate::render::{Part, parts};
+use crate::render::{self, Part};
 
 /// Autocomplete shows at most this many choices (Discord's limit).
 const MAX_CHOICES: usize = 25;
@@ -143,7 +144,8 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
     /// Edits the deferred reply into the first message of the answers and sends the rest
     /// as follow-ups (ephemeral in servers).
     async fn answer(&self, ctx: &Context, to: Interacted<'_>, ephemeral: bool, answers: Vec<Answer>) {
-        let messages: Vec<Part> = answers.iter().flat_map(|answer| parts(&answer.reply)).collect();
+        let replies: Vec<&Reply> = answers.iter().map(|answer| &answer.reply).collect();
+        let messages: Vec<Part> = render::messages(&replies);
         let Some((first, rest)) = messages.split_first() else {
             // A replayed interaction: the first delivery was answered.
             if let Err(error) = to.delete_response(ctx).await {

@@ -176,6 +176,28 @@ fn buttons(reply: &Reply) -> Vec<Vec<(String, String)>> {
         .collect()
 }
 
+/// The Discord messages of several replies, in order: a plain lead-in ("Following
+/// …") and the embed after it become one message, so that an interaction's deferred
+/// reply is edited into the whole answer rather than its first line.
+pub fn messages(replies: &[&Reply]) -> Vec<Part> {
+    let mut merged: Vec<Part> = Vec::new();
+    for part in replies.iter().flat_map(|reply| parts(reply)) {
+        match merged.last_mut() {
+            Some(lead)
+                if lead.embed.is_none()
+                    && lead.buttons.is_empty()
+                    && part.content.is_empty()
+                    && part.embed.is_some() =>
+            {
+                lead.embed = part.embed;
+                lead.buttons = part.buttons;
+            }
+            _ => merged.push(part),
+        }
+    }
+    merged
+}
+
 /// The Discord messages of a reply, in order.
 pub fn parts(reply: &Reply) -> Vec<Part> {
     let title = match reply.blocks.first() {
@@ -251,6 +273,25 @@ mod tests {
             verdict[0].buttons,
             vec![vec![("Is it fake?".to_owned(), "f:RB104729000CN".to_owned())]]
         );
+    }
+
+    #[test]
+    fn a_lead_in_sentence_and_the_embed_after_it_are_one_message() {
+        let lead = Reply::text("Following headphones (RB104729000CN).");
+        let status = Reply::default()
+            .with(Block::Title("In customs".to_owned()))
+            .with(Block::Text("Normal for up to 5 days.".to_owned()))
+            .with_buttons(vec![Button {
+                label: "Stop".to_owned(),
+                action: Action::Stop(3),
+            }]);
+        let one = messages(&[&lead, &status]);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].content, "Following headphones (RB104729000CN).");
+        assert!(one[0].embed.is_some());
+        assert_eq!(one[0].buttons.len(), 1);
+        let two_sentences = messages(&[&lead, &Reply::text("Nothing was deleted.")]);
+        assert_eq!(two_sentences.len(), 2, "plain sentences stay apart");
     }
 
     #[test]
