@@ -192,16 +192,7 @@ impl SqlStore {
                     .collect();
                 let mut new_chats: Vec<i64> = chats.clone();
                 new_chats.dedup();
-                let values = |width: usize, count: usize| {
-                    (0..count)
-                        .map(|row| {
-                            let marks: Vec<String> =
-                                (1..=width).map(|c| format!("${}", row * width + c)).collect();
-                            format!("({})", marks.join(", "))
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
+                let values = |width: usize, count: usize| row_marks(1, width, count);
                 let sql = format!(
                     "INSERT INTO chats (id, platform, platform_chat_id, created_at) {overriding} VALUES {} ON CONFLICT DO NOTHING",
                     values(4, new_chats.len())
@@ -365,14 +356,7 @@ impl Store for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(internal)?;
-        let id: i64 =
-            sqlx::query_scalar("SELECT id FROM chats WHERE platform = $1 AND platform_chat_id = $2")
-                .bind(chat.platform())
-                .bind(chat.id())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(internal)?;
-        Ok(ChatId(id))
+        self.find_chat(chat).await?.ok_or(StoreError::NotFound)
     }
 
     async fn subscribe(
@@ -1080,6 +1064,20 @@ fn event_of(row: &AnyRow) -> Result<Event, StoreError> {
 }
 
 /// One poll's writes inside the caller's transaction (see [`Store::record_poll`]).
+/// Placeholders for `rows` rows of `width` values, numbered from `$first`:
+/// `($1, $2), ($3, $4)`.
+fn row_marks(first: usize, width: usize, rows: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let marks: Vec<String> = (0..width)
+                .map(|column| format!("${}", first + row * width + column))
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Numbers rescheduled by one statement. Small on purpose: sqlx looks up every SQLite
 /// parameter by name, which costs time linear in the parameter count, so a statement
 /// of `n` parameters costs `n²`; 64 rows (129 parameters) keep that negligible.
@@ -1095,16 +1093,13 @@ async fn write_schedules(
     if records.is_empty() {
         return Ok(());
     }
-    let rows: Vec<String> = (0..records.len())
-        .map(|index| format!("(${}, ${})", 2 * index + 2, 2 * index + 3))
-        .collect();
     // VALUES columns are named column1, column2 in both dialects.
     let sql = format!(
         "UPDATE tracking_numbers SET next_poll_at = polled.next_poll, lease_owner = NULL, lease_until = NULL, \
          last_polled_at = $1, polls = polls + 1 \
          FROM (SELECT column1 AS number, column2 AS next_poll FROM (VALUES {}) AS v) AS polled \
          WHERE tracking_numbers.number = polled.number",
-        rows.join(", ")
+        row_marks(2, 2, records.len())
     );
     let mut query = sqlx::query(&sql).bind(millis(now));
     for record in records {

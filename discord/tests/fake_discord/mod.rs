@@ -33,6 +33,8 @@ pub struct Call {
     pub path: String,
     /// The JSON body (`Null` when none).
     pub body: Value,
+    /// Whether the fake refused it (see [`FakeDiscord::refuse_channel`]).
+    pub refused: bool,
 }
 
 #[derive(Default)]
@@ -98,15 +100,29 @@ async fn rest(State(state): State<AppState>, method: Method, uri: Uri, body: axu
     let path = uri.path().trim_start_matches("/api/v10").to_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let id = state.next_id.fetch_add(1, Ordering::SeqCst);
-    {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // A message to a refused channel is answered with the refusal; decided and recorded
+    // under one lock, so concurrent calls cannot mix up which one was refused.
+    let refusal = {
         let mut shared = state.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let refusal = match (method.as_str(), segments.as_slice()) {
+            ("POST", ["channels", channel, "messages"]) => channel
+                .parse::<u64>()
+                .ok()
+                .and_then(|channel| shared.refuse.get(&channel).cloned()),
+            _ => None,
+        };
+        if refusal.is_some() {
+            shared.refused += 1;
+        }
         shared.calls.push(Call {
             method: method.clone(),
             path: path.clone(),
             body: body.clone(),
+            refused: refusal.is_some(),
         });
-    }
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        refusal
+    };
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["gateway"]) => axum::Json(json!({"url": state.gateway_url})).into_response(),
         ("GET", ["gateway", "bot"]) => axum::Json(json!({
@@ -154,14 +170,6 @@ async fn rest(State(state): State<AppState>, method: Method, uri: Uri, body: axu
         }
         ("POST", ["channels", channel, "messages"]) => {
             let channel: u64 = channel.parse().unwrap_or(0);
-            let refusal = {
-                let mut shared = state.shared.lock().unwrap_or_else(PoisonError::into_inner);
-                let refusal = shared.refuse.get(&channel).cloned();
-                if refusal.is_some() {
-                    shared.refused += 1;
-                }
-                refusal
-            };
             match refusal {
                 Some((status, body)) => (
                     StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN),
@@ -289,11 +297,10 @@ impl FakeDiscord {
     pub fn messages_in(&self, channel: u64) -> Vec<Value> {
         let shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
         let path = format!("/channels/{channel}/messages");
-        let refused = shared.refuse.contains_key(&channel);
         shared
             .calls
             .iter()
-            .filter(|call| call.method == Method::POST && call.path == path && !refused)
+            .filter(|call| call.method == Method::POST && call.path == path && !call.refused)
             .map(|call| call.body.clone())
             .collect()
     }
