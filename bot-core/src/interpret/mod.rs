@@ -12,8 +12,10 @@
 //! - this module: [`assess`], the whole judgement of one parcel, and its report.
 
 pub mod classify;
+pub mod evaluate;
 pub mod event;
 pub mod judge;
+pub mod learn;
 pub mod place;
 pub mod rules;
 pub mod stage;

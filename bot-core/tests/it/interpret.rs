@@ -510,3 +510,139 @@ proptest! {
         prop_assert_eq!(again.events.iter().map(|e| (&e.event, e.stage)).collect::<Vec<_>>(), merged.events.iter().map(|e| (&e.event, e.stage)).collect::<Vec<_>>());
     }
 }
+
+const CORPUS_TRAIN: &str = include_str!("../../data/events/train.tsv");
+const CORPUS_VALIDATION: &str = include_str!("../../data/events/validation.tsv");
+
+fn corpus(tsv: &str) -> Vec<bot_core::interpret::evaluate::CorpusRow> {
+    match bot_core::interpret::evaluate::read_corpus(tsv) {
+        Ok(rows) => rows,
+        Err(error) => panic!("the corpus does not read: {error}"),
+    }
+}
+
+/// The split rule of `bot-core/data/events/README.md`: a source group is in validation
+/// when the first 32 bits of its name's SHA-256, as a fraction, are below 0.35.
+fn in_validation_by_hash(group: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(group.as_bytes());
+    let first = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    f64::from(first) / 2f64.powi(32) < 0.35
+}
+
+#[test]
+fn corpus_split_follows_the_source_hash() {
+    for row in corpus(CORPUS_TRAIN) {
+        let group = row.source_group();
+        assert!(
+            group == "shared/data/events-dev.tsv" || !in_validation_by_hash(&group),
+            "{group} is in train but its hash puts it in validation"
+        );
+    }
+    for row in corpus(CORPUS_VALIDATION) {
+        let group = row.source_group();
+        assert!(
+            in_validation_by_hash(&group),
+            "{group} is in validation but its hash puts it in train"
+        );
+    }
+}
+
+#[test]
+fn corpus_is_large_varied_and_disjoint() {
+    use std::collections::BTreeSet;
+    let train = corpus(CORPUS_TRAIN);
+    let validation = corpus(CORPUS_VALIDATION);
+    let folded = |rows: &[bot_core::interpret::evaluate::CorpusRow]| -> BTreeSet<String> {
+        rows.iter()
+            .map(|row| bot_core::interpret::classify::fold(&row.text))
+            .collect()
+    };
+    let (train_texts, validation_texts) = (folded(&train), folded(&validation));
+    assert_eq!(train_texts.len(), train.len(), "duplicate texts in train");
+    assert_eq!(
+        validation_texts.len(),
+        validation.len(),
+        "duplicate texts in validation"
+    );
+    assert!(
+        train_texts.is_disjoint(&validation_texts),
+        "a text is on both sides"
+    );
+    let all: Vec<_> = train.iter().chain(&validation).cloned().collect();
+    assert!(all.len() >= 2000, "{} texts", all.len());
+    let (sources, languages, carriers) = bot_core::interpret::evaluate::coverage(&all);
+    assert!(
+        carriers >= 40 && sources >= 40,
+        "{carriers} carriers, {sources} sources"
+    );
+    assert!(languages >= 13, "{languages} languages");
+    let present: BTreeSet<&str> = all.iter().map(|row| row.lang.as_str()).collect();
+    for lang in [
+        "en", "pt", "ru", "es", "fr", "de", "it", "nl", "pl", "uk", "zh", "tr", "ko",
+    ] {
+        assert!(present.contains(lang), "no {lang} texts");
+    }
+    let (validation_sources, _, _) = bot_core::interpret::evaluate::coverage(&validation);
+    assert!(validation.len() >= 500 && validation_sources >= 15);
+    for stage in Stage::ALL {
+        let rows = all.iter().filter(|row| row.stage == stage).count();
+        // handed_to_last_mile has 30: the one stage below the 40 the corpus aims at.
+        assert!(rows >= 30, "{} has {rows} rows", stage.as_code());
+    }
+}
+
+/// The held-out figure, pinned where it stands (57.9% exact stage, 0% without a stage on
+/// 1,067 texts from 28 sources): the 95% the product aims at is not reached yet, and this
+/// test keeps it from sliding back. Never read the misses of `validation`.
+#[test]
+fn validation_accuracy_does_not_slide_back() {
+    use bot_core::interpret::classify::{Strategy, stage_model};
+    let rows = corpus(CORPUS_VALIDATION);
+    let report = bot_core::interpret::evaluate::evaluate(Strategy::default(), stage_model(), &rows);
+    let accuracy = report.overall.percent();
+    println!(
+        "validation: accuracy {accuracy:.1}%, no stage {:.1}%",
+        report.no_stage_percent()
+    );
+    assert!(
+        accuracy >= 57.5,
+        "validation accuracy {accuracy:.1}% fell below 57.5%"
+    );
+    assert!(
+        report.no_stage_percent() <= 2.0,
+        "{:.1}% without a stage",
+        report.no_stage_percent()
+    );
+}
+
+#[test]
+fn the_embedded_model_is_the_one_train_tsv_gives() {
+    use bot_core::interpret::learn::{Params, read_examples, train};
+    let retrained = train(&read_examples(CORPUS_TRAIN), &Params::default());
+    let embedded = bot_core::interpret::classify::stage_model();
+    assert_eq!(retrained.to_bytes(), embedded.to_bytes());
+}
+
+proptest! {
+    #[test]
+    fn classification_never_panics_on_any_text(text in any::<String>(), code in proptest::option::of(any::<String>())) {
+        let _ = classify(code.as_deref(), &text).without_context(&text);
+    }
+}
+
+#[test]
+fn classification_takes_empty_and_huge_texts() {
+    assert_eq!(classify(None, ""), Classification::Unknown);
+    assert_eq!(classify(None, " \t-–— "), Classification::Unknown);
+    let huge = "Delivered to the addressee. ".repeat(4000);
+    assert!(huge.len() > 100_000);
+    assert_eq!(
+        classify(None, &huge).without_context(&huge),
+        Some(Stage::Delivered)
+    );
+    let noise: String = (0..110_000u32)
+        .filter_map(|i| char::from_u32(0x4E00 + i % 20_000))
+        .collect();
+    let _ = classify(None, &noise);
+}
