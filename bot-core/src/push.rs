@@ -121,7 +121,8 @@ pub fn parse_ship24(body: &[u8]) -> Result<Vec<(String, Lookup)>, &'static str> 
         let number = number.trim().to_ascii_uppercase();
         // The webhook carries one tracking in the shape the results endpoint uses.
         let as_results = json!({ "data": { "trackings": [tracking] } });
-        news.push((number.clone(), ship24::parse_results(&as_results, &number)));
+        let lookup = ship24::parse_results(&as_results, &number).map_err(|_| "malformed tracking")?;
+        news.push((number.clone(), lookup));
     }
     Ok(news)
 }

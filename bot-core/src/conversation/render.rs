@@ -230,6 +230,9 @@ fn reason_words(reason: &str) -> Option<&'static str> {
         }
         "delivered_in_other_city" => "it was delivered in another city than yours",
         "delivered_in_other_country" => "it was delivered in another country than yours",
+        "awaiting_dispatch" => "Cainiao knows the number, but no carrier has the parcel yet",
+        "sources_still_looking" => "the tracking services have only just started looking for it",
+        "unknown_to_cainiao" => "Cainiao, which issued the number, does not know it",
         "moving" => "it is moving through the network",
         "consistent" => "its events are consistent with your order",
         _ => return None,
@@ -298,6 +301,10 @@ pub fn fake_verdict(number: &str, assessment: &Assessment, masked: bool, followe
         AuthenticityVerdict::Suspicious => (
             format!("{shown} is suspicious."),
             "Ask the seller for a working tracking number; if they cannot give one, open a dispute before buyer protection ends.",
+        ),
+        AuthenticityVerdict::AwaitingDispatch => (
+            format!("{shown} is real: Cainiao knows it, but the seller has not handed the parcel over yet."),
+            "Wait for the dispatch; if the parcel has not left within a week, ask the seller to ship it or open a dispute for an order not shipped.",
         ),
         AuthenticityVerdict::NotYours => (
             format!("{shown} probably does not belong to your parcel."),

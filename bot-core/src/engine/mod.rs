@@ -385,6 +385,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
             protection_ends: protection_ends.map(|t| t.fixed_offset()),
             events: events.clone(),
             linked_numbers: linked,
+            sources: crate::interpret::SourceFacts::default(),
         });
         Ok((assessment, events))
     }
@@ -427,6 +428,30 @@ impl<S: Store, C: Clock> Engine<S, C> {
         now: DateTime<Utc>,
         notify: bool,
     ) -> Result<(PollRecord, IngestOutcome), StoreError> {
+        let invalid_by = result.invalid_by();
+        if !invalid_by.is_empty() {
+            // The source says the number itself is invalid: asking again cannot help. The
+            // number is not polled any more, and its subscribers are told once (the
+            // notice's key is the number's).
+            // Unlike other news this is queued on a quiet first look too: the reply to
+            // `/track` does not say it, and the number is never polled again to say it later.
+            let mut record = quiet_record(due, None);
+            let notification = Notification::InvalidNumber {
+                number: due.number.clone(),
+                sources: invalid_by.iter().map(|name| (*name).to_owned()).collect(),
+            };
+            record
+                .notices
+                .push(notification.to_notice(format!("invalid:{}", due.number)));
+            tracing::info!(number = %due.number, sources = ?invalid_by, "a source says the number is invalid; not polled again");
+            let outcome = IngestOutcome {
+                failed: false,
+                notices: record.notices.len(),
+                stage: due.stage,
+                last_event_at: due.last_event_at,
+            };
+            return Ok((record, outcome));
+        }
         if !result.any_answer() {
             let wait = retry_delay(result, self.settings.failure_retry);
             let record = quiet_record(due, Some(now + cadence::spread(wait, self.jitter())));
@@ -494,6 +519,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 protection_ends: None,
                 events,
                 linked_numbers: linked,
+                sources: result.facts(),
             });
             record.stage = assessment.stage.or(due.stage);
             record.last_event_at = assessment.last_event_at.max(due.last_event_at);

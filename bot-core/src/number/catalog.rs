@@ -412,7 +412,7 @@ const NATIVE_FORMATS: &[NativeFormat] = &[
         "Cainiao",
         Some("CN"),
         Strength::Strong,
-        r"AE\d{10,20}",
+        r"AE\d{9,20}",
     ),
     (
         "cainiao_cn",
