@@ -232,3 +232,103 @@ async fn track_against_a_fake_cainiao_and_when_it_is_down() {
     assert!(stderr.contains("no provider could be reached"), "{stderr}");
     assert!(stdout.is_empty(), "no verdict without data: {stdout}");
 }
+
+#[tokio::test]
+async fn track_asks_about_an_unknown_shape_and_prints_what_each_source_answered() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let cainiao = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/global/detail.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            include_bytes!("../../bot-core/tests/fixtures/cainiao/customs_lp_cn.json").to_vec(),
+            "application/json",
+        ))
+        .mount(&cainiao)
+        .await;
+    let ship24 = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/public/v1/trackers/track"))
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            include_bytes!("../../bot-core/tests/fixtures/ship24/spec_invalid_number.json").to_vec(),
+            "application/json",
+        ))
+        .mount(&ship24)
+        .await;
+    let (cainiao_uri, ship24_uri) = (cainiao.uri(), ship24.uri());
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        parcelbot_env(
+            &["track", "LP00123456789CN"],
+            &[
+                ("PARCELBOT__PROVIDERS__ENABLED", "cainiao,ship24"),
+                ("PARCELBOT__PROVIDERS__CAINIAO__BASE_URL", cainiao_uri.as_str()),
+                ("PARCELBOT__PROVIDERS__SHIP24__BASE_URL", ship24_uri.as_str()),
+                ("PARCELBOT__PROVIDERS__SHIP24__API_KEY", "test-key"),
+            ],
+        )
+    })
+    .await
+    .expect("joined");
+    assert!(ok, "one source answered: {stderr}");
+    assert!(stdout.contains("shape I do not know"), "{stdout}");
+    assert!(
+        stdout.contains("LP00123456789CN via cainiao: found, 3 events"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("LP00123456789CN via ship24: error (invalid_number)"),
+        "{stdout}"
+    );
+
+    let (cainiao_uri, ship24_uri) = (cainiao.uri(), ship24.uri());
+    let (ok, stdout, _) = tokio::task::spawn_blocking(move || {
+        parcelbot_env(
+            &["track", "--json", "LP00123456789CN"],
+            &[
+                ("PARCELBOT__PROVIDERS__ENABLED", "cainiao,ship24"),
+                ("PARCELBOT__PROVIDERS__CAINIAO__BASE_URL", cainiao_uri.as_str()),
+                ("PARCELBOT__PROVIDERS__SHIP24__BASE_URL", ship24_uri.as_str()),
+                ("PARCELBOT__PROVIDERS__SHIP24__API_KEY", "test-key"),
+            ],
+        )
+    })
+    .await
+    .expect("joined");
+    assert!(ok);
+    let assessment: Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(assessment["sources"][0]["outcome"], "found");
+    assert_eq!(assessment["sources"][1]["error_kind"], "invalid_number");
+}
+
+#[tokio::test]
+async fn track_fails_only_when_no_source_answered_and_says_what_each_said() {
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let seventeen = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            include_bytes!("../../bot-core/tests/fixtures/seventeen_track/bad_key.json").to_vec(),
+            "application/json",
+        ))
+        .mount(&seventeen)
+        .await;
+    let uri = seventeen.uri();
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        parcelbot_env(
+            &["track", "RB123456785CN"],
+            &[
+                ("PARCELBOT__PROVIDERS__ENABLED", "seventeen_track"),
+                ("PARCELBOT__PROVIDERS__SEVENTEEN_TRACK__BASE_URL", uri.as_str()),
+                ("PARCELBOT__PROVIDERS__SEVENTEEN_TRACK__API_KEY", "wrong-key"),
+            ],
+        )
+    })
+    .await
+    .expect("joined");
+    assert!(!ok, "no source answered: {stdout}");
+    assert!(stdout.is_empty(), "no verdict without data: {stdout}");
+    assert!(
+        stderr.contains("RB123456785CN via seventeen_track: error (unauthorised)"),
+        "{stderr}"
+    );
+}

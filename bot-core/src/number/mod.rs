@@ -502,8 +502,9 @@ fn outcome_of(compact: &str, candidates: &[Candidate]) -> Outcome {
 }
 
 /// Whether a compact string that fits no format may still be a tracking number: 5 to 40
-/// letters and digits with at least 4 digits, not a phone number, and not one character
-/// repeated or a plain run of digits (what people type to test a bot).
+/// letters and digits with at least 4 digits, not a phone number, and not a dummy
+/// pattern (fewer than three different characters, or a plain run like `123456789`: what
+/// people type to test a bot, and what Ship24 refuses as "dummy patterns").
 fn is_plausible(compact: &str) -> bool {
     let bytes = compact.as_bytes();
     let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
@@ -511,8 +512,16 @@ fn is_plausible(compact: &str) -> bool {
         && bytes.iter().all(u8::is_ascii_alphanumeric)
         && digits >= MIN_PLAUSIBLE_DIGITS
         && !looks_like_phone(compact)
-        && !bytes.windows(2).all(|pair| pair[0] == pair[1])
+        && distinct_characters(bytes) >= 3
         && !bytes.windows(2).all(|pair| pair[1] == pair[0].wrapping_add(1))
+}
+
+fn distinct_characters(bytes: &[u8]) -> usize {
+    let mut seen = [false; 256];
+    bytes
+        .iter()
+        .filter(|&&b| !std::mem::replace(&mut seen[usize::from(b)], true))
+        .count()
 }
 
 /// Mobile numbers people paste instead of a tracking number: Chinese (`1[3-9]` + 9

@@ -11,8 +11,8 @@ use bot_core::interpret::Stage;
 use bot_core::number::TrackingNumber;
 use bot_core::provider::cainiao::{Cainiao, CainiaoConfig};
 use bot_core::provider::guard::RetryPolicy;
-use bot_core::provider::seventeen_track::{SeventeenTrack, SeventeenTrackConfig};
-use bot_core::provider::ship24::{Ship24, Ship24Config};
+use bot_core::provider::seventeen_track::SeventeenTrack;
+use bot_core::provider::ship24::Ship24;
 use bot_core::provider::sim::SimulatedCarrier;
 use bot_core::provider::{
     DynProvider, FetchResult, Lookup, ProviderError, Providers, RegistrationLedger, Shipment,
@@ -87,41 +87,40 @@ fn cainiao(server: &MockServer, clock: SimulatedClock, per_number_minutes: i64) 
     .expect("client")
 }
 
+fn keyed(server: &MockServer, key: &str) -> bot_core::provider::KeyedConfig {
+    bot_core::provider::KeyedConfig {
+        base_url: server.uri(),
+        api_key: key.to_owned().into(),
+        batch_size: 100,
+        requests_per_second: 1000.0,
+        timeout: TIMEOUT,
+        retry: retry(),
+    }
+}
+
 fn seventeen(server: &MockServer) -> SeventeenTrack<SimulatedClock> {
-    SeventeenTrack::new(
-        SeventeenTrackConfig {
-            base_url: server.uri(),
-            api_key: "test-key-17".to_owned().into(),
-            batch_size: 40,
-            requests_per_second: 1000.0,
-            timeout: TIMEOUT,
-            retry: retry(),
-        },
-        clock(),
-    )
-    .expect("client")
+    seventeen_on(server, clock())
+}
+
+/// A 17TRACK client of `server` living in `clock`'s time.
+pub(crate) fn seventeen_on(server: &MockServer, clock: SimulatedClock) -> SeventeenTrack<SimulatedClock> {
+    SeventeenTrack::new(keyed(server, "test-key-17"), clock).expect("client")
 }
 
 fn ship24(server: &MockServer) -> Ship24<SimulatedClock> {
-    Ship24::new(
-        Ship24Config {
-            base_url: server.uri(),
-            api_key: "test-key-24".to_owned().into(),
-            batch_size: 100,
-            requests_per_second: 1000.0,
-            timeout: TIMEOUT,
-            retry: retry(),
-        },
-        clock(),
-    )
-    .expect("client")
+    ship24_on(server, clock())
 }
 
-fn json(body: &str) -> ResponseTemplate {
+/// A Ship24 client of `server` living in `clock`'s time.
+pub(crate) fn ship24_on(server: &MockServer, clock: SimulatedClock) -> Ship24<SimulatedClock> {
+    Ship24::new(keyed(server, "test-key-24"), clock).expect("client")
+}
+
+pub(crate) fn json(body: &str) -> ResponseTemplate {
     json_with(200, body)
 }
 
-fn json_with(status: u16, body: &str) -> ResponseTemplate {
+pub(crate) fn json_with(status: u16, body: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), "application/json")
 }
 
@@ -948,18 +947,7 @@ async fn seventeen_track_quota_pauses_the_provider_until_its_reset() {
             .mount(&server)
             .await;
         let clock = clock();
-        let provider = SeventeenTrack::new(
-            SeventeenTrackConfig {
-                base_url: server.uri(),
-                api_key: "test-key-17".to_owned().into(),
-                batch_size: 40,
-                requests_per_second: 1000.0,
-                timeout: TIMEOUT,
-                retry: retry(),
-            },
-            clock.clone(),
-        )
-        .expect("client");
+        let provider = seventeen_on(&server, clock.clone());
         assert_eq!(
             fetch(&provider, &["RB123456785CN"]).await[0],
             Err(ProviderError::QuotaExhausted),
