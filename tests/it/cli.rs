@@ -233,42 +233,57 @@ async fn track_against_a_fake_cainiao_and_when_it_is_down() {
     assert!(stdout.is_empty(), "no verdict without data: {stdout}");
 }
 
-#[tokio::test]
-async fn track_asks_about_an_unknown_shape_and_prints_what_each_source_answered() {
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let cainiao = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/global/detail.json"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            include_bytes!("../../bot-core/tests/fixtures/cainiao/customs_lp_cn.json").to_vec(),
-            "application/json",
-        ))
-        .mount(&cainiao)
+/// A fake provider answering `verb route` with `status` and a JSON `body`.
+async fn fake_provider(verb: &str, route: &str, status: u16, body: &[u8]) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method(verb))
+        .and(wiremock::matchers::path(route))
+        .respond_with(wiremock::ResponseTemplate::new(status).set_body_raw(body.to_vec(), "application/json"))
+        .mount(&server)
         .await;
-    let ship24 = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/public/v1/trackers/track"))
-        .respond_with(ResponseTemplate::new(400).set_body_raw(
-            include_bytes!("../../bot-core/tests/fixtures/ship24/spec_invalid_number.json").to_vec(),
-            "application/json",
-        ))
-        .mount(&ship24)
-        .await;
-    let (cainiao_uri, ship24_uri) = (cainiao.uri(), ship24.uri());
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
-        parcelbot_env(
-            &["track", "LP00123456789CN"],
-            &[
-                ("PARCELBOT__PROVIDERS__ENABLED", "cainiao,ship24"),
-                ("PARCELBOT__PROVIDERS__CAINIAO__BASE_URL", cainiao_uri.as_str()),
-                ("PARCELBOT__PROVIDERS__SHIP24__BASE_URL", ship24_uri.as_str()),
-                ("PARCELBOT__PROVIDERS__SHIP24__API_KEY", "test-key"),
-            ],
-        )
+    server
+}
+
+/// `parcelbot track <args>` with `env`, off the async runtime.
+async fn track(args: &[&str], env: Vec<(&'static str, String)>) -> (bool, String, String) {
+    let args: Vec<String> = std::iter::once("track")
+        .chain(args.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        parcelbot_env(&args, &env)
     })
     .await
-    .expect("joined");
+    .expect("joined")
+}
+
+#[tokio::test]
+async fn track_asks_about_an_unknown_shape_and_prints_what_each_source_answered() {
+    let cainiao = fake_provider(
+        "GET",
+        "/global/detail.json",
+        200,
+        include_bytes!("../../bot-core/tests/fixtures/cainiao/customs_lp_cn.json"),
+    )
+    .await;
+    let ship24 = fake_provider(
+        "POST",
+        "/public/v1/trackers/track",
+        400,
+        include_bytes!("../../bot-core/tests/fixtures/ship24/spec_invalid_number.json"),
+    )
+    .await;
+    let env = || {
+        vec![
+            ("PARCELBOT__PROVIDERS__ENABLED", "cainiao,ship24".to_owned()),
+            ("PARCELBOT__PROVIDERS__CAINIAO__BASE_URL", cainiao.uri()),
+            ("PARCELBOT__PROVIDERS__SHIP24__BASE_URL", ship24.uri()),
+            ("PARCELBOT__PROVIDERS__SHIP24__API_KEY", "test-key".to_owned()),
+        ]
+    };
+    let (ok, stdout, stderr) = track(&["LP00123456789CN"], env()).await;
     assert!(ok, "one source answered: {stderr}");
     assert!(stdout.contains("shape I do not know"), "{stdout}");
     assert!(
@@ -279,21 +294,7 @@ async fn track_asks_about_an_unknown_shape_and_prints_what_each_source_answered(
         stdout.contains("LP00123456789CN via ship24: error (invalid_number)"),
         "{stdout}"
     );
-
-    let (cainiao_uri, ship24_uri) = (cainiao.uri(), ship24.uri());
-    let (ok, stdout, _) = tokio::task::spawn_blocking(move || {
-        parcelbot_env(
-            &["track", "--json", "LP00123456789CN"],
-            &[
-                ("PARCELBOT__PROVIDERS__ENABLED", "cainiao,ship24"),
-                ("PARCELBOT__PROVIDERS__CAINIAO__BASE_URL", cainiao_uri.as_str()),
-                ("PARCELBOT__PROVIDERS__SHIP24__BASE_URL", ship24_uri.as_str()),
-                ("PARCELBOT__PROVIDERS__SHIP24__API_KEY", "test-key"),
-            ],
-        )
-    })
-    .await
-    .expect("joined");
+    let (ok, stdout, _) = track(&["--json", "LP00123456789CN"], env()).await;
     assert!(ok);
     let assessment: Value = serde_json::from_str(stdout.trim()).expect("JSON");
     assert_eq!(assessment["sources"][0]["outcome"], "found");
@@ -302,29 +303,22 @@ async fn track_asks_about_an_unknown_shape_and_prints_what_each_source_answered(
 
 #[tokio::test]
 async fn track_fails_only_when_no_source_answered_and_says_what_each_said() {
-    use wiremock::matchers::any;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let seventeen = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            include_bytes!("../../bot-core/tests/fixtures/seventeen_track/bad_key.json").to_vec(),
-            "application/json",
-        ))
-        .mount(&seventeen)
-        .await;
-    let uri = seventeen.uri();
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
-        parcelbot_env(
-            &["track", "RB123456785CN"],
-            &[
-                ("PARCELBOT__PROVIDERS__ENABLED", "seventeen_track"),
-                ("PARCELBOT__PROVIDERS__SEVENTEEN_TRACK__BASE_URL", uri.as_str()),
-                ("PARCELBOT__PROVIDERS__SEVENTEEN_TRACK__API_KEY", "wrong-key"),
-            ],
-        )
-    })
-    .await
-    .expect("joined");
+    let seventeen = fake_provider(
+        "POST",
+        "/track/v2.2/gettrackinfo",
+        200,
+        include_bytes!("../../bot-core/tests/fixtures/seventeen_track/bad_key.json"),
+    )
+    .await;
+    let env = vec![
+        ("PARCELBOT__PROVIDERS__ENABLED", "seventeen_track".to_owned()),
+        ("PARCELBOT__PROVIDERS__SEVENTEEN_TRACK__BASE_URL", seventeen.uri()),
+        (
+            "PARCELBOT__PROVIDERS__SEVENTEEN_TRACK__API_KEY",
+            "wrong-key".to_owned(),
+        ),
+    ];
+    let (ok, stdout, stderr) = track(&["RB123456785CN"], env).await;
     assert!(!ok, "no source answered: {stdout}");
     assert!(stdout.is_empty(), "no verdict without data: {stdout}");
     assert!(
