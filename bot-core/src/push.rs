@@ -231,6 +231,26 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_ship24_webhook_is_read() {
+        // Ship24's OpenAPI example of a webhook (see tests/fixtures/ship24/README.md).
+        let body = include_bytes!("../tests/fixtures/ship24/spec_webhook.json");
+        let news = parse_ship24(body).expect("Ship24's documented webhook");
+        assert_eq!(news.len(), 1);
+        let (number, lookup) = &news[0];
+        assert_eq!(number, "9400115901047177598206");
+        let crate::provider::Lookup::Found(shipment) = lookup else {
+            panic!("events found: {lookup:?}");
+        };
+        assert!(!shipment.events.is_empty());
+        assert!(
+            shipment
+                .linked_numbers
+                .iter()
+                .any(|link| link.number == "9400111202544843610364")
+        );
+    }
+
+    #[test]
     fn stopped_tracking_carries_no_news_and_junk_is_refused() {
         let stopped = br#"{"event":"TRACKING_STOPPED","data":{"number":"RB104729000CN","carrier":3011}}"#;
         assert_eq!(parse_seventeen_track(stopped), Ok(None));
