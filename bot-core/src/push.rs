@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(news.len(), 1);
         let (number, lookup) = &news[0];
         assert_eq!(number, "9400115901047177598206");
-        let crate::provider::Lookup::Found(shipment) = lookup else {
+        let Lookup::Found(shipment) = lookup else {
             panic!("events found: {lookup:?}");
         };
         assert!(!shipment.events.is_empty());

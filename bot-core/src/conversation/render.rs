@@ -233,6 +233,8 @@ fn reason_words(reason: &str) -> Option<&'static str> {
         "awaiting_dispatch" => "Cainiao knows the number, but no carrier has the parcel yet",
         "sources_still_looking" => "the tracking services have only just started looking for it",
         "unknown_to_cainiao" => "Cainiao, which issued the number, does not know it",
+        "invalid_at_seventeen_track" => "17TRACK says it is not a valid tracking number",
+        "invalid_at_ship24" => "Ship24 says it is not a valid tracking number",
         "moving" => "it is moving through the network",
         "consistent" => "its events are consistent with your order",
         _ => return None,

@@ -372,6 +372,13 @@ impl<S: Store, C: Clock> Engine<S, C> {
             })
             .collect();
         let tracked_since = numbers.first().map(|n| n.created_at);
+        // What the sources said of the first number (the one the buyer gave) counts
+        // while the parcel has no events; once it moves, events speak.
+        let sources = numbers
+            .iter()
+            .find(|n| n.linked_from.is_none())
+            .map(|n| n.facts.clone())
+            .unwrap_or_default();
         let assessment = assess(AssessInput {
             number: origin,
             now: self.clock.now().fixed_offset(),
@@ -385,7 +392,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
             protection_ends: protection_ends.map(|t| t.fixed_offset()),
             events: events.clone(),
             linked_numbers: linked,
-            sources: crate::interpret::SourceFacts::default(),
+            sources,
         });
         Ok((assessment, events))
     }
@@ -436,6 +443,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
             // Unlike other news this is queued on a quiet first look too: the reply to
             // `/track` does not say it, and the number is never polled again to say it later.
             let mut record = quiet_record(due, None);
+            record.facts = Some(result.facts());
             let notification = Notification::InvalidNumber {
                 number: due.number.clone(),
                 sources: invalid_by.iter().map(|name| (*name).to_owned()).collect(),
@@ -493,6 +501,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
             links: Vec::new(),
             notices: Vec::new(),
             parcel_changed: false,
+            facts: Some(result.facts()),
         };
         let mut origin = due.number.clone();
         if has_news {
@@ -723,6 +732,7 @@ fn quiet_record(due: &DueNumber, next_poll_at: Option<DateTime<Utc>>) -> PollRec
         links: Vec::new(),
         notices: Vec::new(),
         parcel_changed: false,
+        facts: None,
     }
 }
 

@@ -181,6 +181,17 @@ pub fn authenticity(
         Outcome::Unknown(_) => return verdict(AuthenticityVerdict::Typo, &["unknown_format"]),
         Outcome::Recognised | Outcome::Uncertain | Outcome::Plausible => {}
     }
+    // A source refused the number and none knows it: as good as a typo.
+    if !sources.invalid_by.is_empty() && timeline.events.is_empty() {
+        return Authenticity {
+            verdict: AuthenticityVerdict::Typo,
+            reasons: sources
+                .invalid_by
+                .iter()
+                .map(|source| format!("invalid_at_{source}"))
+                .collect(),
+        };
+    }
     // Delivered before the order or the shipment, or somewhere else: another buyer's number.
     let mut not_yours = Vec::new();
     let earliest_allowed = order.ordered_at.or(order.shipped_at);

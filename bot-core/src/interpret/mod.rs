@@ -74,6 +74,16 @@ pub struct SourceFacts {
     /// do not know it.
     #[serde(default)]
     pub unknown_to: Vec<String>,
+    /// Sources that refused the number as invalid (when no source knows it).
+    #[serde(default)]
+    pub invalid_by: Vec<String>,
+}
+
+impl SourceFacts {
+    /// Whether the sources said nothing besides events.
+    pub fn is_empty(&self) -> bool {
+        *self == SourceFacts::default()
+    }
 }
 
 /// Where the buyer lives.

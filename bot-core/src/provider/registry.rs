@@ -69,6 +69,7 @@ impl NumberResult {
                 _ => {}
             }
         }
+        facts.invalid_by = self.invalid_by().iter().map(|name| (*name).to_owned()).collect();
         facts
     }
 

@@ -13,7 +13,7 @@ use bot_core::provider::Providers;
 use bot_core::provider::sim::SimulatedCarrier;
 use bot_core::store::{ChatId, ChatRef, SqlStore, Store};
 
-use crate::providers::{json, json_with, seventeen_on, ship24_on};
+use crate::providers::{cainiao_on, json, json_with, seventeen_on, ship24_on};
 use crate::store::sqlite_store;
 
 fn start() -> DateTime<Utc> {
@@ -80,6 +80,24 @@ impl World {
         // What /track does: the first look is answered in the reply, not pushed.
         self.engine.refresh(view).await.expect("refresh");
         id
+    }
+
+    /// The chat's first parcel.
+    async fn first_view(&self, chat: ChatId) -> bot_core::store::SubscriptionView {
+        let views = self.engine.store().subscriptions(chat).await.expect("views");
+        views.into_iter().next().expect("a parcel")
+    }
+
+    /// The judgement of the chat's first parcel from what the store holds.
+    async fn stored_assessment(
+        &self,
+        chat: ChatId,
+    ) -> (bot_core::interpret::Assessment, Vec<bot_core::interpret::Event>) {
+        let view = self.first_view(chat).await;
+        self.engine
+            .assess_parcel(view.parcel, None, None)
+            .await
+            .expect("assess")
     }
 
     /// Lets simulated time pass in steps of `step`, ticking after each.
@@ -493,13 +511,7 @@ async fn a_quota_error_pauses_only_that_provider() {
     let world = world_asking(sqlite_store().await, clock.clone(), "engine-a", providers);
     let alice = ChatRef::new("telegram", "1001").expect("chat");
     let chat = world.subscribe(&alice, "RB123456785CN").await;
-    let view = world
-        .engine
-        .store()
-        .subscriptions(chat)
-        .await
-        .expect("views")
-        .remove(0);
+    let view = world.first_view(chat).await;
     for _ in 0..3 {
         clock.advance(Duration::minutes(20));
         assert!(
@@ -529,13 +541,37 @@ async fn an_invalid_number_answer_stops_polling_it_and_tells_the_buyer_once() {
     let providers = Providers::new(vec![Arc::new(ship24_on(&ship24, clock.clone()))]);
     let world = world_asking(sqlite_store().await, clock, "engine-a", providers);
     let alice = ChatRef::new("telegram", "1001").expect("chat");
-    world.subscribe(&alice, "LX123456785CN").await;
+    let chat = world.subscribe(&alice, "LX123456785CN").await;
     world.run_for(Duration::days(3), Duration::hours(1)).await;
     let sent = world.telegram.sent();
     let told = messages_containing(&sent, "not a valid tracking number");
     assert_eq!(told.len(), 1, "{sent:#?}");
     assert!(told[0].contains("Ship24 says LX123456785CN"), "{}", told[0]);
     assert_eq!(sent.len(), 1, "nothing else about a number the source refused");
+    let (assessment, _) = world.stored_assessment(chat).await;
+    assert_eq!(assessment.authenticity.reasons, vec!["invalid_at_ship24"]);
+}
+
+#[tokio::test]
+async fn a_followed_number_not_handed_over_is_awaiting_dispatch() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer};
+    let clock = SimulatedClock::new(start());
+    let cainiao = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json(include_str!("../fixtures/cainiao/not_handed_over.json")))
+        .mount(&cainiao)
+        .await;
+    let providers = Providers::new(vec![Arc::new(cainiao_on(&cainiao, clock.clone()))]);
+    let world = world_asking(sqlite_store().await, clock, "engine-a", providers);
+    let alice = ChatRef::new("telegram", "1001").expect("chat");
+    let chat = world.subscribe(&alice, "LP00498000000000").await;
+    let (assessment, _) = world.stored_assessment(chat).await;
+    assert_eq!(
+        assessment.authenticity.verdict,
+        bot_core::interpret::judge::AuthenticityVerdict::AwaitingDispatch
+    );
+    assert_eq!(assessment.next_step, "next.wait_dispatch");
 }
 
 /// How many requests a fake server received.

@@ -72,6 +72,12 @@ fn retry() -> RetryPolicy {
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 
+/// A Cainiao client of `server` living in `clock`'s time, asking each number at most
+/// every 15 minutes.
+pub(crate) fn cainiao_on(server: &MockServer, clock: SimulatedClock) -> Cainiao<SimulatedClock> {
+    cainiao(server, clock, 15)
+}
+
 fn cainiao(server: &MockServer, clock: SimulatedClock, per_number_minutes: i64) -> Cainiao<SimulatedClock> {
     Cainiao::new(
         CainiaoConfig {
