@@ -277,18 +277,24 @@ impl<C: Clock> Guarded<C> {
     /// Stops asking after an account error (once per pause, logged then); other errors
     /// change nothing.
     pub fn pause_for(&self, error: &ProviderError) {
+        let now = self.clock.now();
         let until = match error {
-            ProviderError::QuotaExhausted => Some(self.clock.now() + QUOTA_PAUSE),
+            ProviderError::QuotaExhausted => Some(now + QUOTA_PAUSE),
             ProviderError::Unauthorised => None,
             _ => return,
         };
         let mut paused = self.paused.lock().unwrap_or_else(PoisonError::into_inner);
-        if paused.is_none() {
-            match until {
-                Some(until) => tracing::error!(%error, %until, "provider paused until its quota renews"),
-                None => {
-                    tracing::error!(%error, "provider stopped: its key was refused; fix the configuration and restart")
-                }
+        // A pause in force is not extended by the refusals it causes itself.
+        if paused
+            .as_ref()
+            .is_some_and(|pause| pause.until.is_none_or(|until| now < until))
+        {
+            return;
+        }
+        match until {
+            Some(until) => tracing::error!(%error, %until, "provider paused until its quota renews"),
+            None => {
+                tracing::error!(%error, "provider stopped: its key was refused; fix the configuration and restart")
             }
         }
         *paused = Some(AccountPause {
@@ -297,16 +303,14 @@ impl<C: Clock> Guarded<C> {
         });
     }
 
-    /// The account pause in force now, if any: the error it answers with, and until when
-    /// (`None`: until restart).
-    pub fn pause(&self) -> Option<(ProviderError, Option<DateTime<Utc>>)> {
-        self.check().err().and_then(|_| {
-            self.paused
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_ref()
-                .map(|pause| (pause.error.clone(), pause.until))
-        })
+    /// [`pause_for`](Guarded::pause_for) the first account error among per-number results.
+    pub fn pause_after_any(&self, results: &[super::FetchResult]) {
+        if let Some(error) = results.iter().find_map(|result| match result {
+            Err(error @ (ProviderError::QuotaExhausted | ProviderError::Unauthorised)) => Some(error),
+            _ => None,
+        }) {
+            self.pause_for(error);
+        }
     }
 
     /// Runs one logical request: refused at once while the breaker is open; otherwise

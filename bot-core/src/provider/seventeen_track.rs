@@ -406,6 +406,9 @@ impl<C: Clock> TrackingProvider for SeventeenTrack<C> {
                 }
             }
         }
+        // An account error about one number (a registration refused for the quota) is
+        // still the account's: the provider pauses as after a refused call.
+        self.guarded.pause_after_any(&results);
         results
     }
 }

@@ -305,6 +305,9 @@ impl<C: Clock> TrackingProvider for Ship24<C> {
             }
             results.push(self.results(number).await);
         }
+        // An account error about one number (a registration refused for the quota) is
+        // still the account's: the provider pauses as after a refused call.
+        self.guarded.pause_after_any(&results);
         results
     }
 }
