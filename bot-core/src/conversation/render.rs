@@ -283,6 +283,11 @@ pub fn fake_by_shape(recognition: &Recognition, masked: bool) -> Reply {
 /// `/fake`: the verdict with its reasons and what to do next.
 pub fn fake_verdict(number: &str, assessment: &Assessment, masked: bool, followed: bool) -> Reply {
     let shown = show_number(number, masked);
+    let past_window = assessment
+        .authenticity
+        .reasons
+        .iter()
+        .any(|reason| reason == "past_first_scan_window");
     let (headline, next) = match assessment.authenticity.verdict {
         AuthenticityVerdict::Genuine => (
             format!("{shown} looks genuine."),
@@ -304,9 +309,13 @@ pub fn fake_verdict(number: &str, assessment: &Assessment, masked: bool, followe
             format!("{shown} is suspicious."),
             "Ask the seller for a working tracking number; if they cannot give one, open a dispute before buyer protection ends.",
         ),
+        AuthenticityVerdict::AwaitingDispatch if past_window => (
+            format!("{shown} is real, but the seller has still not handed the parcel over."),
+            "Ask the seller to ship it now; if they do not, open a dispute for an order not shipped before buyer protection ends.",
+        ),
         AuthenticityVerdict::AwaitingDispatch => (
             format!("{shown} is real: Cainiao knows it, but the seller has not handed the parcel over yet."),
-            "Wait for the dispatch; if the parcel has not left within a week, ask the seller to ship it or open a dispute for an order not shipped.",
+            "Wait for the dispatch: I tell you when the first scan comes.",
         ),
         AuthenticityVerdict::NotYours => (
             format!("{shown} probably does not belong to your parcel."),
