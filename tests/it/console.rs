@@ -236,7 +236,10 @@ fn verdicts_seller_messages_evidence_and_forgetting() {
     assert_says(
         &out,
         "/wait 9d",
-        &["No news for 7 days without a first scan", "message the seller"],
+        &[
+            "No news for 7 days without a first scan",
+            "ask them to ship it now",
+        ],
     );
     assert_says(
         &out,

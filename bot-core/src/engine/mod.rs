@@ -592,7 +592,13 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 number: origin.clone(),
                 stage: record.stage,
                 days: silence.days.floor() as i64,
-                next_step: advice_step(record.stage).to_owned(),
+                next_step: if record.stage.is_none() && result.facts().not_handed_over {
+                    // Known to the carrier, never handed over: the seller has to ship.
+                    "next.ask_seller_dispatch"
+                } else {
+                    advice_step(record.stage)
+                }
+                .to_owned(),
             };
             let key = format!(
                 "advice:{}:{}",
