@@ -19,7 +19,7 @@ use bot_core::interpret::{AssessInput, Assessment, assess};
 use bot_core::number::{TrackingNumber, TrackingNumberError, recognise};
 use bot_core::provider::Providers;
 use bot_core::settings::Settings;
-use bot_core::track::track_once;
+use bot_core::track::{SourceReport, TrackError, track_once};
 use clap::{Parser, Subcommand};
 
 /// A chat bot that follows AliExpress parcels.
@@ -304,20 +304,40 @@ fn track_command(settings: &Settings, json: bool, input: &str) -> anyhow::Result
     let clock = SystemClock;
     let providers = Providers::from_settings(&settings.providers, clock).context("setting up providers")?;
     tracing::info!(providers = ?providers.names(), "tracking");
-    let report = runtime
-        .block_on(track_once(&providers, &number, None, clock.now()))
-        .context("tracking failed")?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    print_assessment(&mut out, &report.assessment, json)?;
-    if !json {
-        for source in report.sources() {
-            let detail = match (&source.error, source.events) {
-                (Some(error), _) => format!("error: {error}"),
-                (None, 0) => source.outcome.replace('_', " "),
-                (None, events) => format!("{} ({events} events)", source.outcome),
-            };
-            writeln!(out, "  {} via {}: {detail}", source.number, source.provider)?;
+    if !number.is_known_format() && !json {
+        writeln!(
+            out,
+            "{} has a shape I do not know; asking the sources that detect the carrier themselves.",
+            number.as_str()
+        )?;
+    }
+    let report = match runtime.block_on(track_once(&providers, &number, None, clock.now())) {
+        Ok(report) => report,
+        Err(TrackError::Unreachable(results)) => {
+            // No source answered: no verdict, but every source's failure is said.
+            for source in SourceReport::of(&results) {
+                eprintln!("  {}", source.line());
+            }
+            anyhow::bail!("tracking failed: {}", TrackError::Unreachable(results));
+        }
+        Err(other) => return Err(other).context("tracking failed"),
+    };
+    let sources = report.sources();
+    if json {
+        let mut value = serde_json::to_value(&report.assessment).context("encoding JSON")?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert(
+                "sources".to_owned(),
+                serde_json::to_value(&sources).context("encoding JSON")?,
+            );
+        }
+        writeln!(out, "{value}")?;
+    } else {
+        print_assessment(&mut out, &report.assessment, false)?;
+        for source in &sources {
+            writeln!(out, "  {}", source.line())?;
         }
     }
     Ok(())

@@ -71,6 +71,12 @@ fn english(id: &str) -> Option<&'static str> {
         "authenticity.not_yours" => {
             "These events may belong to another parcel: the delivery does not match your order."
         }
+        "authenticity.awaiting_dispatch" => {
+            "Cainiao knows this number, but the seller has not handed the parcel over yet: it is waiting for dispatch."
+        }
+        "sources.pending" => {
+            "The tracking services have only just started looking for this number; their first answer can take a few hours."
+        }
         "authenticity.unreachable" => {
             "I could not reach the carrier, so I cannot judge this number right now."
         }
@@ -81,6 +87,15 @@ fn english(id: &str) -> Option<&'static str> {
         "next.wait_until" => "Next: wait until {date}.",
         "next.wait_first_scan" => {
             "Next: wait for the first scan until {date}; if nothing by then, ask the seller."
+        }
+        "next.wait_dispatch" => {
+            "Next: wait for the seller to hand the parcel over, until {date}; if it has not left by then, ask the seller to ship it."
+        }
+        "next.ask_seller_dispatch" => {
+            "Next: the seller has still not handed the parcel over: ask them to ship it now, or open a dispute for an order not shipped."
+        }
+        "notice.invalid_number" => {
+            "{source} says {number} is not a valid tracking number, so I stopped following it. Check the number on the order page and send me the correct one."
         }
         "next.message_seller" => {
             "Next: message the seller and ask what is happening and for a new tracking number if there is one."

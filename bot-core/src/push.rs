@@ -121,7 +121,8 @@ pub fn parse_ship24(body: &[u8]) -> Result<Vec<(String, Lookup)>, &'static str> 
         let number = number.trim().to_ascii_uppercase();
         // The webhook carries one tracking in the shape the results endpoint uses.
         let as_results = json!({ "data": { "trackings": [tracking] } });
-        news.push((number.clone(), ship24::parse_results(&as_results, &number)));
+        let lookup = ship24::parse_results(&as_results, &number).map_err(|_| "malformed tracking")?;
+        news.push((number.clone(), lookup));
     }
     Ok(news)
 }
@@ -227,6 +228,26 @@ mod tests {
         assert!(same_secret(b"abc", b"abc"));
         assert!(!same_secret(b"abd", b"abc"));
         assert!(!same_secret(b"ab", b"abc"));
+    }
+
+    #[test]
+    fn the_documented_ship24_webhook_is_read() {
+        // Ship24's OpenAPI example of a webhook (see tests/fixtures/ship24/README.md).
+        let body = include_bytes!("../tests/fixtures/ship24/spec_webhook.json");
+        let news = parse_ship24(body).expect("Ship24's documented webhook");
+        assert_eq!(news.len(), 1);
+        let (number, lookup) = &news[0];
+        assert_eq!(number, "9400115901047177598206");
+        let Lookup::Found(shipment) = lookup else {
+            panic!("events found: {lookup:?}");
+        };
+        assert!(!shipment.events.is_empty());
+        assert!(
+            shipment
+                .linked_numbers
+                .iter()
+                .any(|link| link.number == "9400111202544843610364")
+        );
     }
 
     #[test]

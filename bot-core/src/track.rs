@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::interpret::{AssessInput, Assessment, Destination, Event, assess};
 use crate::number::TrackingNumber;
-use crate::provider::{LinkedNumber, Lookup, NumberResult, ProviderError, Providers};
+use crate::provider::{LinkedNumber, Lookup, NumberResult, Providers};
 
 /// At most this many handoff numbers are followed in one go.
 const MAX_FOLLOWED: usize = 3;
@@ -23,7 +23,7 @@ pub struct TrackReport {
     pub assessment: Assessment,
 }
 
-/// One provider's answer, for reports.
+/// One provider's answer, for reports (`parcelbot track`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {
     /// The number asked about.
@@ -34,52 +34,93 @@ pub struct SourceReport {
     pub outcome: &'static str,
     /// Events found.
     pub events: usize,
-    /// The error, in words, when the outcome is `error`.
+    /// For `unknown`: whether the source is authoritative for the number.
+    pub authoritative: Option<bool>,
+    /// For `error`: its kind (`transient`, `quota_exhausted`, `unauthorised`,
+    /// `invalid_number`, …; see [`crate::provider::ProviderError::kind`]).
+    pub error_kind: Option<&'static str>,
+    /// For `error`: the error in words.
     pub error: Option<String>,
 }
 
-impl TrackReport {
-    /// One line per provider answer.
-    pub fn sources(&self) -> Vec<SourceReport> {
-        self.results
+impl SourceReport {
+    /// Reports of every answer in `results`.
+    pub fn of(results: &[NumberResult]) -> Vec<SourceReport> {
+        results
             .iter()
             .flat_map(|result| {
                 result.answers.iter().map(|(provider, answer)| {
-                    let (outcome, events, error) = match answer {
-                        Ok(Lookup::Found(shipment)) => ("found", shipment.events.len(), None),
-                        Ok(Lookup::Unknown) => ("unknown", 0, None),
-                        Ok(Lookup::NotYetShipped) => ("not_yet_shipped", 0, None),
-                        Ok(Lookup::Pending) => ("pending", 0, None),
-                        Err(error) => ("error", 0, Some(error.to_string())),
-                    };
-                    SourceReport {
+                    let mut report = SourceReport {
                         number: result.number.as_str().to_owned(),
                         provider,
-                        outcome,
-                        events,
-                        error,
+                        outcome: "error",
+                        events: 0,
+                        authoritative: None,
+                        error_kind: None,
+                        error: None,
+                    };
+                    match answer {
+                        Ok(lookup) => {
+                            report.outcome = lookup.as_code();
+                            match lookup {
+                                Lookup::Found(shipment) => report.events = shipment.events.len(),
+                                Lookup::Unknown { authoritative } => {
+                                    report.authoritative = Some(*authoritative)
+                                }
+                                Lookup::NotYetShipped | Lookup::Pending => {}
+                            }
+                        }
+                        Err(error) => {
+                            report.error_kind = Some(error.kind());
+                            report.error = Some(error.to_string());
+                        }
                     }
+                    report
                 })
             })
             .collect()
     }
+
+    /// The report as one line of `parcelbot track`: `<number> via <provider>: <answer>`.
+    pub fn line(&self) -> String {
+        let answer = match (self.outcome, self.authoritative, &self.error) {
+            ("found", _, _) => format!("found, {} events", self.events),
+            ("unknown", Some(true), _) => {
+                "unknown to this source (it issues numbers of this shape)".to_owned()
+            }
+            ("unknown", _, _) => "unknown to this source".to_owned(),
+            ("not_yet_shipped", _, _) => "known, not handed over by the seller yet".to_owned(),
+            ("pending", _, _) => "pending: registered, ask again later".to_owned(),
+            (_, _, Some(error)) => format!("error ({}): {error}", self.error_kind.unwrap_or("error")),
+            (outcome, _, None) => outcome.to_owned(),
+        };
+        format!("{} via {}: {answer}", self.number, self.provider)
+    }
+}
+
+impl TrackReport {
+    /// One report per provider answer.
+    pub fn sources(&self) -> Vec<SourceReport> {
+        SourceReport::of(&self.results)
+    }
 }
 
 /// Why one-shot tracking could not say anything.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TrackError {
     /// No provider is configured that serves this number.
     #[error("no configured provider can track {0}")]
     NoProvider(String),
-    /// Every provider asked failed; nothing is known.
+    /// Every provider asked failed; nothing is known. Holds every answer, for reports.
     #[error("no provider could be reached: {}", describe(.0))]
-    Unreachable(Vec<(&'static str, ProviderError)>),
+    Unreachable(Vec<NumberResult>),
 }
 
-fn describe(errors: &[(&'static str, ProviderError)]) -> String {
-    errors
+fn describe(results: &[NumberResult]) -> String {
+    results
         .iter()
-        .map(|(provider, error)| format!("{provider}: {error}"))
+        .flat_map(|result| &result.answers)
+        .filter_map(|(provider, answer)| answer.as_ref().err().map(|error| format!("{provider}: {error}")))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -106,13 +147,9 @@ pub async fn track_once(
         return Err(TrackError::NoProvider(number.as_str().to_owned()));
     };
     if !first.any_answer() {
-        let errors = first
-            .answers
-            .iter()
-            .filter_map(|(provider, result)| result.as_ref().err().map(|e| (*provider, e.clone())))
-            .collect();
-        return Err(TrackError::Unreachable(errors));
+        return Err(TrackError::Unreachable(results));
     }
+    let facts = first.facts();
     let linked = linked_numbers(&results);
     let followed: Vec<TrackingNumber> = linked
         .iter()
@@ -140,6 +177,7 @@ pub async fn track_once(
         protection_ends: None,
         events,
         linked_numbers: linked,
+        sources: facts,
     });
     Ok(TrackReport {
         number: number.clone(),

@@ -232,3 +232,97 @@ async fn track_against_a_fake_cainiao_and_when_it_is_down() {
     assert!(stderr.contains("no provider could be reached"), "{stderr}");
     assert!(stdout.is_empty(), "no verdict without data: {stdout}");
 }
+
+/// A fake provider answering `verb route` with `status` and a JSON `body`.
+async fn fake_provider(verb: &str, route: &str, status: u16, body: &[u8]) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method(verb))
+        .and(wiremock::matchers::path(route))
+        .respond_with(wiremock::ResponseTemplate::new(status).set_body_raw(body.to_vec(), "application/json"))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// `parcelbot track <args>` with `env`, off the async runtime.
+async fn track(args: &[&str], env: Vec<(&'static str, String)>) -> (bool, String, String) {
+    let args: Vec<String> = std::iter::once("track")
+        .chain(args.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        parcelbot_env(&args, &env)
+    })
+    .await
+    .expect("joined")
+}
+
+#[tokio::test]
+async fn track_asks_about_an_unknown_shape_and_prints_what_each_source_answered() {
+    let cainiao = fake_provider(
+        "GET",
+        "/global/detail.json",
+        200,
+        include_bytes!("../../bot-core/tests/fixtures/cainiao/customs_lp_cn.json"),
+    )
+    .await;
+    let ship24 = fake_provider(
+        "POST",
+        "/public/v1/trackers/track",
+        400,
+        include_bytes!("../../bot-core/tests/fixtures/ship24/spec_invalid_number.json"),
+    )
+    .await;
+    let env = || {
+        vec![
+            ("PARCELBOT__PROVIDERS__ENABLED", "cainiao,ship24".to_owned()),
+            ("PARCELBOT__PROVIDERS__CAINIAO__BASE_URL", cainiao.uri()),
+            ("PARCELBOT__PROVIDERS__SHIP24__BASE_URL", ship24.uri()),
+            ("PARCELBOT__PROVIDERS__SHIP24__API_KEY", "test-key".to_owned()),
+        ]
+    };
+    let (ok, stdout, stderr) = track(&["LP00123456789CN"], env()).await;
+    assert!(ok, "one source answered: {stderr}");
+    assert!(stdout.contains("shape I do not know"), "{stdout}");
+    assert!(
+        stdout.contains("LP00123456789CN via cainiao: found, 3 events"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("LP00123456789CN via ship24: error (invalid_number)"),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = track(&["--json", "LP00123456789CN"], env()).await;
+    assert!(ok);
+    let assessment: Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(assessment["sources"][0]["outcome"], "found");
+    assert_eq!(assessment["sources"][1]["error_kind"], "invalid_number");
+}
+
+#[tokio::test]
+async fn track_fails_only_when_no_source_answered_and_says_what_each_said() {
+    let seventeen = fake_provider(
+        "POST",
+        "/track/v2.2/gettrackinfo",
+        200,
+        include_bytes!("../../bot-core/tests/fixtures/seventeen_track/bad_key.json"),
+    )
+    .await;
+    let env = vec![
+        ("PARCELBOT__PROVIDERS__ENABLED", "seventeen_track".to_owned()),
+        ("PARCELBOT__PROVIDERS__SEVENTEEN_TRACK__BASE_URL", seventeen.uri()),
+        (
+            "PARCELBOT__PROVIDERS__SEVENTEEN_TRACK__API_KEY",
+            "wrong-key".to_owned(),
+        ),
+    ];
+    let (ok, stdout, stderr) = track(&["RB123456785CN"], env).await;
+    assert!(!ok, "no source answered: {stdout}");
+    assert!(stdout.is_empty(), "no verdict without data: {stdout}");
+    assert!(
+        stderr.contains("RB123456785CN via seventeen_track: error (unauthorised)"),
+        "{stderr}"
+    );
+}

@@ -236,12 +236,21 @@ fn verdicts_seller_messages_evidence_and_forgetting() {
     assert_says(
         &out,
         "/wait 9d",
-        &["No news for 7 days without a first scan", "message the seller"],
+        &[
+            "No news for 7 days without a first scan",
+            "ask them to ship it now",
+        ],
     );
     assert_says(
         &out,
         "/fake RB104729336CN",
-        &["is suspicious", "much longer than normal", "open a dispute"],
+        // The simulated carrier knows the label (Cainiao's "not handed over"): awaiting
+        // dispatch, past the first-scan window.
+        &[
+            "has still not handed the parcel over",
+            "much longer than normal",
+            "open a dispute",
+        ],
     );
     assert_says(
         &out,

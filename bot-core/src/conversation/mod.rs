@@ -515,7 +515,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                 );
                 return Ok(one(reply));
             }
-            Outcome::Recognised | Outcome::Uncertain => {}
+            Outcome::Recognised | Outcome::Uncertain | Outcome::Plausible => {}
         }
         let Ok(number) = TrackingNumber::try_from(recognition.clone()) else {
             return Ok(one(Reply::text(format!(
@@ -577,11 +577,15 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             .iter()
             .find(|v| v.parcel == subscribed.parcel)
             .unwrap_or(view);
-        let mut intro = format!(
-            "Following {}, a {} number.",
-            render::parcel_handle(view, masked),
-            number.carrier()
-        );
+        let mut intro = if number.is_known_format() {
+            format!(
+                "Following {}, a {} number.",
+                render::parcel_handle(view, masked),
+                number.carrier()
+            )
+        } else {
+            format!("Following {}.", render::parcel_handle(view, masked))
+        };
         if !number.is_confident() {
             intro.push_str(&format!(" {}", recognition.note()));
         }

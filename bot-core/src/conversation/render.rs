@@ -230,6 +230,11 @@ fn reason_words(reason: &str) -> Option<&'static str> {
         }
         "delivered_in_other_city" => "it was delivered in another city than yours",
         "delivered_in_other_country" => "it was delivered in another country than yours",
+        "awaiting_dispatch" => "Cainiao knows the number, but no carrier has the parcel yet",
+        "sources_still_looking" => "the tracking services have only just started looking for it",
+        "unknown_to_cainiao" => "Cainiao, which issued the number, does not know it",
+        "invalid_at_seventeen_track" => "17TRACK says it is not a valid tracking number",
+        "invalid_at_ship24" => "Ship24 says it is not a valid tracking number",
         "moving" => "it is moving through the network",
         "consistent" => "its events are consistent with your order",
         _ => return None,
@@ -278,6 +283,11 @@ pub fn fake_by_shape(recognition: &Recognition, masked: bool) -> Reply {
 /// `/fake`: the verdict with its reasons and what to do next.
 pub fn fake_verdict(number: &str, assessment: &Assessment, masked: bool, followed: bool) -> Reply {
     let shown = show_number(number, masked);
+    let past_window = assessment
+        .authenticity
+        .reasons
+        .iter()
+        .any(|reason| reason == "past_first_scan_window");
     let (headline, next) = match assessment.authenticity.verdict {
         AuthenticityVerdict::Genuine => (
             format!("{shown} looks genuine."),
@@ -298,6 +308,14 @@ pub fn fake_verdict(number: &str, assessment: &Assessment, masked: bool, followe
         AuthenticityVerdict::Suspicious => (
             format!("{shown} is suspicious."),
             "Ask the seller for a working tracking number; if they cannot give one, open a dispute before buyer protection ends.",
+        ),
+        AuthenticityVerdict::AwaitingDispatch if past_window => (
+            format!("{shown} is real, but the seller has still not handed the parcel over."),
+            "Ask the seller to ship it now; if they do not, open a dispute for an order not shipped before buyer protection ends.",
+        ),
+        AuthenticityVerdict::AwaitingDispatch => (
+            format!("{shown} is real: Cainiao knows it, but the seller has not handed the parcel over yet."),
+            "Wait for the dispatch: I tell you when the first scan comes.",
         ),
         AuthenticityVerdict::NotYours => (
             format!("{shown} probably does not belong to your parcel."),

@@ -372,6 +372,13 @@ impl<S: Store, C: Clock> Engine<S, C> {
             })
             .collect();
         let tracked_since = numbers.first().map(|n| n.created_at);
+        // What the sources said of the first number (the one the buyer gave) counts
+        // while the parcel has no events; once it moves, events speak.
+        let sources = numbers
+            .iter()
+            .find(|n| n.linked_from.is_none())
+            .map(|n| n.facts.clone())
+            .unwrap_or_default();
         let assessment = assess(AssessInput {
             number: origin,
             now: self.clock.now().fixed_offset(),
@@ -385,6 +392,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
             protection_ends: protection_ends.map(|t| t.fixed_offset()),
             events: events.clone(),
             linked_numbers: linked,
+            sources,
         });
         Ok((assessment, events))
     }
@@ -427,6 +435,31 @@ impl<S: Store, C: Clock> Engine<S, C> {
         now: DateTime<Utc>,
         notify: bool,
     ) -> Result<(PollRecord, IngestOutcome), StoreError> {
+        let invalid_by = result.invalid_by();
+        if !invalid_by.is_empty() {
+            // The source says the number itself is invalid: asking again cannot help. The
+            // number is not polled any more, and its subscribers are told once (the
+            // notice's key is the number's).
+            // Unlike other news this is queued on a quiet first look too: the reply to
+            // `/track` does not say it, and the number is never polled again to say it later.
+            let mut record = quiet_record(due, None);
+            record.facts = Some(result.facts());
+            let notification = Notification::InvalidNumber {
+                number: due.number.clone(),
+                sources: invalid_by.iter().map(|name| (*name).to_owned()).collect(),
+            };
+            record
+                .notices
+                .push(notification.to_notice(format!("invalid:{}", due.number)));
+            tracing::info!(number = %due.number, sources = ?invalid_by, "a source says the number is invalid; not polled again");
+            let outcome = IngestOutcome {
+                failed: false,
+                notices: record.notices.len(),
+                stage: due.stage,
+                last_event_at: due.last_event_at,
+            };
+            return Ok((record, outcome));
+        }
         if !result.any_answer() {
             let wait = retry_delay(result, self.settings.failure_retry);
             let record = quiet_record(due, Some(now + cadence::spread(wait, self.jitter())));
@@ -468,6 +501,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
             links: Vec::new(),
             notices: Vec::new(),
             parcel_changed: false,
+            facts: Some(result.facts()),
         };
         let mut origin = due.number.clone();
         if has_news {
@@ -494,6 +528,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 protection_ends: None,
                 events,
                 linked_numbers: linked,
+                sources: result.facts(),
             });
             record.stage = assessment.stage.or(due.stage);
             record.last_event_at = assessment.last_event_at.max(due.last_event_at);
@@ -557,7 +592,13 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 number: origin.clone(),
                 stage: record.stage,
                 days: silence.days.floor() as i64,
-                next_step: advice_step(record.stage).to_owned(),
+                next_step: if record.stage.is_none() && result.facts().not_handed_over {
+                    // Known to the carrier, never handed over: the seller has to ship.
+                    "next.ask_seller_dispatch"
+                } else {
+                    advice_step(record.stage)
+                }
+                .to_owned(),
             };
             let key = format!(
                 "advice:{}:{}",
@@ -697,6 +738,7 @@ fn quiet_record(due: &DueNumber, next_poll_at: Option<DateTime<Utc>>) -> PollRec
         links: Vec::new(),
         notices: Vec::new(),
         parcel_changed: false,
+        facts: None,
     }
 }
 

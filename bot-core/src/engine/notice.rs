@@ -44,6 +44,13 @@ pub enum Notification {
         /// The next step's message id.
         next_step: String,
     },
+    /// A source says the number is invalid: it is not polled any more.
+    InvalidNumber {
+        /// The number the source refused.
+        number: String,
+        /// The sources that said so (configuration names).
+        sources: Vec<String>,
+    },
     /// Buyer protection ends soon.
     Reminder {
         /// The parcel's first number.
@@ -64,6 +71,7 @@ impl Notification {
             Notification::Stage { .. } => "stage",
             Notification::Handoff { .. } => "handoff",
             Notification::Advice { .. } => "advice",
+            Notification::InvalidNumber { .. } => "invalid_number",
             Notification::Reminder { .. } => "reminder",
         }
     }
@@ -88,6 +96,7 @@ impl Notification {
             Notification::Stage { number, .. }
             | Notification::Handoff { number, .. }
             | Notification::Advice { number, .. }
+            | Notification::InvalidNumber { number, .. }
             | Notification::Reminder { number, .. } => number,
         }
     }
@@ -178,6 +187,22 @@ pub fn render_merged(
                     "No news for {days} days {stage_text}: that is longer than normal."
                 )));
                 next_steps.push(next_step.clone());
+            }
+            Notification::InvalidNumber { number, sources } => {
+                let shown = if masked {
+                    mask_number(number)
+                } else {
+                    number.clone()
+                };
+                let names: Vec<&str> = sources
+                    .iter()
+                    .map(|source| crate::provider::display_name(source))
+                    .collect();
+                reply = reply.with(Block::Text(render(
+                    language,
+                    "notice.invalid_number",
+                    &[("source", names.join(" and ")), ("number", shown)],
+                )));
             }
             Notification::Reminder {
                 ends,

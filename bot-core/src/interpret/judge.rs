@@ -111,6 +111,8 @@ pub enum AuthenticityVerdict {
     Suspicious,
     /// Delivered before the order or shipment, or somewhere else.
     NotYours,
+    /// The carrier knows the number but the seller has not handed the parcel over yet.
+    AwaitingDispatch,
 }
 
 impl AuthenticityVerdict {
@@ -123,6 +125,7 @@ impl AuthenticityVerdict {
             AuthenticityVerdict::UntrackedService => "untracked_service",
             AuthenticityVerdict::Suspicious => "suspicious",
             AuthenticityVerdict::NotYours => "not_yours",
+            AuthenticityVerdict::AwaitingDispatch => "awaiting_dispatch",
         }
     }
 }
@@ -151,12 +154,16 @@ pub struct OrderFacts {
     pub protection_ends: Option<DateTime<Utc>>,
 }
 
-/// Judges whether the number is genuine from its recognition, timeline and the order.
+/// Judges whether the number is genuine from its recognition, timeline, the order, and
+/// what the sources said besides events: a source that knows the number but has no
+/// scan means "awaiting dispatch"; an authoritative source that does not know the
+/// number is a reason only once the first-scan window has passed.
 pub fn authenticity(
     recognition: &Recognition,
     timeline: &Timeline,
     silence: Option<&Silence>,
     order: &OrderFacts,
+    sources: &super::SourceFacts,
 ) -> Authenticity {
     let verdict = |verdict, reasons: &[&str]| Authenticity {
         verdict,
@@ -172,7 +179,18 @@ pub fn authenticity(
         }
         Outcome::OrderNumber => return verdict(AuthenticityVerdict::Typo, &["order_number"]),
         Outcome::Unknown(_) => return verdict(AuthenticityVerdict::Typo, &["unknown_format"]),
-        Outcome::Recognised | Outcome::Uncertain => {}
+        Outcome::Recognised | Outcome::Uncertain | Outcome::Plausible => {}
+    }
+    // A source refused the number and none knows it: as good as a typo.
+    if !sources.invalid_by.is_empty() && timeline.events.is_empty() {
+        return Authenticity {
+            verdict: AuthenticityVerdict::Typo,
+            reasons: sources
+                .invalid_by
+                .iter()
+                .map(|source| format!("invalid_at_{source}"))
+                .collect(),
+        };
     }
     // Delivered before the order or the shipment, or somewhere else: another buyer's number.
     let mut not_yours = Vec::new();
@@ -218,6 +236,17 @@ pub fn authenticity(
             AuthenticityVerdict::UntrackedService,
             &["untracked_service", "no_events"],
         ),
+        None | Some(Stage::InfoReceived) if sources.not_handed_over && timeline.events.is_empty() => {
+            let window = if acting {
+                "past_first_scan_window"
+            } else {
+                "within_first_scan_window"
+            };
+            verdict(
+                AuthenticityVerdict::AwaitingDispatch,
+                &["awaiting_dispatch", window],
+            )
+        }
         None | Some(Stage::InfoReceived) => {
             let reason = if timeline.events.is_empty() {
                 "no_events"
@@ -225,9 +254,23 @@ pub fn authenticity(
                 "label_only"
             };
             if acting {
+                let mut reasons = vec![reason.to_owned(), "past_first_scan_window".to_owned()];
+                if timeline.events.is_empty() {
+                    reasons.extend(
+                        sources
+                            .unknown_to
+                            .iter()
+                            .map(|source| format!("unknown_to_{source}")),
+                    );
+                }
+                Authenticity {
+                    verdict: AuthenticityVerdict::Suspicious,
+                    reasons,
+                }
+            } else if sources.pending && timeline.events.is_empty() {
                 verdict(
-                    AuthenticityVerdict::Suspicious,
-                    &[reason, "past_first_scan_window"],
+                    AuthenticityVerdict::NotScannedYet,
+                    &[reason, "sources_still_looking", "within_first_scan_window"],
                 )
             } else {
                 verdict(
@@ -316,6 +359,8 @@ pub fn next_step(
         _ => {}
     }
     match (authenticity.verdict, silence.map(|s| s.verdict)) {
+        (AuthenticityVerdict::AwaitingDispatch, Some(SilenceVerdict::Act)) => "next.ask_seller_dispatch",
+        (AuthenticityVerdict::AwaitingDispatch, _) => "next.wait_dispatch",
         (AuthenticityVerdict::NotScannedYet, _) => "next.wait_first_scan",
         (AuthenticityVerdict::Suspicious, _) | (_, Some(SilenceVerdict::Act)) => "next.message_seller",
         _ => "next.wait_until",

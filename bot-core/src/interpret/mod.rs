@@ -57,6 +57,35 @@ pub struct AssessInput {
     /// Other numbers the sources say the parcel travels under.
     #[serde(default)]
     pub linked_numbers: Vec<crate::provider::LinkedNumber>,
+    /// What the sources answered besides events.
+    #[serde(default)]
+    pub sources: SourceFacts,
+}
+
+/// What the tracking sources answered about the number besides events: facts a timeline
+/// cannot hold, and that change the advice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct SourceFacts {
+    /// A source knows the number, but the seller has not handed the parcel over yet.
+    #[serde(default)]
+    pub not_handed_over: bool,
+    /// A source has just registered the number and is still looking.
+    #[serde(default)]
+    pub pending: bool,
+    /// Sources authoritative for the number (Cainiao for its own numbers) that say they
+    /// do not know it.
+    #[serde(default)]
+    pub unknown_to: Vec<String>,
+    /// Sources that refused the number as invalid (when no source knows it).
+    #[serde(default)]
+    pub invalid_by: Vec<String>,
+}
+
+impl SourceFacts {
+    /// Whether the sources said nothing besides events.
+    pub fn is_empty(&self) -> bool {
+        *self == SourceFacts::default()
+    }
 }
 
 /// Where the buyer lives.
@@ -135,10 +164,10 @@ pub fn assess(input: AssessInput) -> Assessment {
     let stage = timeline.stage();
     let since = timeline.last_event_at().or(order.shipped_at).or(order.ordered_at);
     let silence = judge::silence(stage, since, judge::is_untracked(&recognition), now);
-    let authenticity = judge::authenticity(&recognition, &timeline, silence.as_ref(), &order);
+    let authenticity = judge::authenticity(&recognition, &timeline, silence.as_ref(), &order, &input.sources);
     let protection = judge::protection(order.protection_ends, stage, now);
     let next_step = judge::next_step(stage, silence.as_ref(), &authenticity, &protection);
-    let summary = summary(
+    let mut summary = summary(
         stage,
         silence.as_ref(),
         &authenticity,
@@ -147,6 +176,10 @@ pub fn assess(input: AssessInput) -> Assessment {
         now,
         &timeline,
     );
+    if input.sources.pending && timeline.events.is_empty() {
+        summary.push(' ');
+        summary.push_str(&render(Language::English, "sources.pending", &[]));
+    }
     Assessment {
         stage,
         last_event_at: timeline.last_event_at(),

@@ -406,13 +406,18 @@ const NATIVE_FORMATS: &[NativeFormat] = &[
         Strength::Strong,
         r"AP\d{14}",
     ),
+    // `AE` + 9 digits too: `AE010698498`, the number of a reply recorded by a public
+    // TypeScript integration (`testdata/https___global_cainiao_com_global_detail_json_mailNos_AE010698498_lang_en_US.json`,
+    // see `tests/fixtures/cainiao/README.md`). Shapes seen in public replies that fit no
+    // format (`LP` + 11 digits + `CN`, `36YPH…` last-mile numbers) are tracked as
+    // plausible unknown shapes rather than guessed here.
     (
         "cainiao_ae",
         "Cainiao AE number",
         "Cainiao",
         Some("CN"),
         Strength::Strong,
-        r"AE\d{10,20}",
+        r"AE\d{9,20}",
     ),
     (
         "cainiao_cn",

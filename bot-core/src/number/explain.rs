@@ -19,6 +19,10 @@ pub fn note(recognition: &Recognition) -> String {
              tracking number is on the order page under \"Track order\"; it usually starts with \
              letters (LP…, RB…CN, UY…YP, YT…) or is a local carrier's number."
         ),
+        Outcome::Plausible => format!(
+            "{number}: a number of a shape I do not know, so I cannot tell its carrier or \
+             check it. I ask the tracking services that detect the carrier themselves."
+        ),
         Outcome::Unknown(reason) => unknown(number, reason, &recognition.suggestions),
     }
 }

@@ -9,6 +9,11 @@
 //! - [`repair`] proposes corrections for a number whose check digit fails;
 //! - [`explain`] writes the plain-language note for a recognition;
 //! - this module ties them together into [`recognise`] and the [`TrackingNumber`] type.
+//!
+//! Recognition guides, it does not gate: a plausible number of a shape no catalogue
+//! lists ([`Outcome::Plausible`]) is still a [`TrackingNumber`], asked of the providers
+//! that detect the carrier themselves. Known formats keep their checks: a failing check
+//! digit is still a typo.
 
 pub mod catalog;
 pub mod checksum;
@@ -27,6 +32,13 @@ const MAX_TOKENS_PER_NUMBER: usize = 10;
 const MAX_NUMBER_LENGTH: usize = 40;
 /// Shortest token worth reporting as "not a number I recognise".
 const MIN_REPORTED_LENGTH: usize = 8;
+/// Shortest plausible tracking number of an unknown shape (Ship24 takes 5 to 50).
+const MIN_PLAUSIBLE_LENGTH: usize = 5;
+/// Digits a plausible tracking number of an unknown shape has at least.
+const MIN_PLAUSIBLE_DIGITS: usize = 4;
+
+/// The format code of a plausible number of a shape no catalogue lists.
+pub const UNKNOWN_FORMAT: &str = "unknown";
 
 /// The service an S10 number's first letter names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -240,6 +252,10 @@ pub enum Outcome {
     Invalid,
     /// An AliExpress order number, not a tracking number.
     OrderNumber,
+    /// No known format fits, but it is a plausible tracking number (5 to 40 letters and
+    /// digits, at least 4 digits, not a phone number): the providers that detect the
+    /// carrier themselves are asked.
+    Plausible,
     /// No known format.
     Unknown(UnknownReason),
 }
@@ -282,6 +298,12 @@ impl Recognition {
     /// Whether this is a tracking number that passes every check of its best format.
     pub fn is_valid(&self) -> bool {
         matches!(self.outcome, Outcome::Recognised | Outcome::Uncertain)
+    }
+
+    /// Whether the number is worth asking the providers about: valid in a known format,
+    /// or a plausible number of an unknown shape.
+    pub fn is_trackable(&self) -> bool {
+        self.is_valid() || self.outcome == Outcome::Plausible
     }
 
     /// The plain-language explanation of this recognition.
@@ -431,13 +453,18 @@ fn recognise_owned(compact: String) -> Recognition {
         .collect();
     candidates.sort_by_key(|candidate| std::cmp::Reverse(candidate.score()));
     candidates.dedup_by(|a, b| a.format == b.format && a.carrier == b.carrier && a.valid == b.valid);
-    let outcome = outcome_of(&compact, &candidates);
+    let mut outcome = outcome_of(&compact, &candidates);
     let suggestions = match outcome {
-        Outcome::Invalid | Outcome::Unknown(UnknownReason::NoFormat) => {
+        Outcome::Invalid | Outcome::Plausible | Outcome::Unknown(UnknownReason::NoFormat) => {
             repair::suggest(&compact, &candidates)
         }
         _ => Vec::new(),
     };
+    // A look-alike or swapped character away from a known format (`RB1234S6785CN`) is a
+    // typo of that format, not a number of an unknown shape.
+    if outcome == Outcome::Plausible && !suggestions.is_empty() {
+        outcome = Outcome::Unknown(UnknownReason::NoFormat);
+    }
     Recognition {
         normalized: Some(compact),
         outcome,
@@ -448,11 +475,13 @@ fn recognise_owned(compact: String) -> Recognition {
 
 fn outcome_of(compact: &str, candidates: &[Candidate]) -> Outcome {
     let Some(best) = candidates.first() else {
-        return Outcome::Unknown(if compact.len() > MAX_NUMBER_LENGTH {
-            UnknownReason::TooLong
+        return if compact.len() > MAX_NUMBER_LENGTH {
+            Outcome::Unknown(UnknownReason::TooLong)
+        } else if is_plausible(compact) {
+            Outcome::Plausible
         } else {
-            UnknownReason::NoFormat
-        });
+            Outcome::Unknown(UnknownReason::NoFormat)
+        };
     };
     if best.is_order_number {
         return Outcome::OrderNumber;
@@ -472,13 +501,52 @@ fn outcome_of(compact: &str, candidates: &[Candidate]) -> Outcome {
     }
 }
 
+/// Whether a compact string that fits no format may still be a tracking number: 5 to 40
+/// letters and digits with at least 4 digits, not a phone number, and not a dummy
+/// pattern (fewer than three different characters, or a plain run like `123456789`: what
+/// people type to test a bot, and what Ship24 refuses as "dummy patterns").
+fn is_plausible(compact: &str) -> bool {
+    let bytes = compact.as_bytes();
+    let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+    (MIN_PLAUSIBLE_LENGTH..=MAX_NUMBER_LENGTH).contains(&bytes.len())
+        && bytes.iter().all(u8::is_ascii_alphanumeric)
+        && digits >= MIN_PLAUSIBLE_DIGITS
+        && !looks_like_phone(compact)
+        && distinct_characters(bytes) >= 3
+        && !bytes.windows(2).all(|pair| pair[1] == pair[0].wrapping_add(1))
+}
+
+fn distinct_characters(bytes: &[u8]) -> usize {
+    let mut seen = [false; 256];
+    bytes
+        .iter()
+        .filter(|&&b| !std::mem::replace(&mut seen[usize::from(b)], true))
+        .count()
+}
+
+/// Mobile numbers people paste instead of a tracking number: Chinese (`1[3-9]` + 9
+/// digits), Russian (`7`/`8`, then `9` + 9 digits), and numbers with the international
+/// prefix `00`.
+fn looks_like_phone(compact: &str) -> bool {
+    let bytes = compact.as_bytes();
+    if !bytes.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let chinese_mobile = bytes.len() == 11 && bytes[0] == b'1' && (b'3'..=b'9').contains(&bytes[1]);
+    let russian_mobile = bytes.len() == 11 && matches!(bytes[0], b'7' | b'8') && bytes[1] == b'9';
+    let international = (10..=15).contains(&bytes.len()) && bytes.starts_with(b"00");
+    chinese_mobile || russian_mobile || international
+}
+
 /// Rank of a recognition for choosing among joins: valid beats shape-only beats nothing.
 fn quality(recognition: &Recognition) -> u8 {
     match recognition.outcome {
         Outcome::Recognised | Outcome::OrderNumber => 3,
         Outcome::Uncertain => 2,
         Outcome::Invalid => 1,
-        Outcome::Unknown(_) => 0,
+        // A plausible unknown shape is never preferred to a join that fits a format, and a
+        // short token in running text (a postcode) is not picked up as a number.
+        Outcome::Plausible | Outcome::Unknown(_) => 0,
     }
 }
 
@@ -545,8 +613,9 @@ fn nothing_found(input: &str, tokens: &[normalize::Token]) -> Recognition {
     }
 }
 
-/// A tracking number that passed recognition: normalised, of a known format, and with a
-/// check digit that matches where its format has one.
+/// A tracking number that passed recognition: normalised, of a known format with a
+/// check digit that matches where its format has one, or a plausible number of an
+/// unknown shape ([`UNKNOWN_FORMAT`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TrackingNumber {
     value: String,
@@ -593,6 +662,23 @@ impl TrackingNumber {
     /// [`TrackingNumberError`] says why the input is not one valid tracking number.
     pub fn parse(input: &str) -> Result<TrackingNumber, TrackingNumberError> {
         let mut found = recognise(input);
+        // One short token given on purpose (a command argument) may be a plausible number
+        // that running text would not pick up.
+        if let [only] = found.as_slice()
+            && matches!(
+                only.outcome,
+                Outcome::Unknown(UnknownReason::TooShort | UnknownReason::NoFormat)
+            )
+        {
+            let compact: String = input
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '-')
+                .collect::<String>()
+                .to_ascii_uppercase();
+            if compact.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                found = vec![recognise_compact(&compact)];
+            }
+        }
         if found.len() > 1 {
             return Err(TrackingNumberError::Several { count: found.len() });
         }
@@ -617,9 +703,16 @@ impl TrackingNumber {
         &self.carrier
     }
 
-    /// Whether the format is certain (false for bare-digit numbers several carriers use).
+    /// Whether the format is certain (false for bare-digit numbers several carriers use,
+    /// and for unknown shapes).
     pub fn is_confident(&self) -> bool {
         self.confident
+    }
+
+    /// Whether the number is of a format the catalogue knows (false for a plausible
+    /// number of an unknown shape).
+    pub fn is_known_format(&self) -> bool {
+        self.format != UNKNOWN_FORMAT
     }
 }
 
@@ -638,6 +731,12 @@ impl TryFrom<Recognition> for TrackingNumber {
                     confident: recognition.outcome == Outcome::Recognised,
                 })
             }
+            Outcome::Plausible => Ok(TrackingNumber {
+                value: number,
+                format: UNKNOWN_FORMAT,
+                carrier: "unknown carrier".to_owned(),
+                confident: false,
+            }),
             Outcome::Invalid => Err(TrackingNumberError::Invalid {
                 number,
                 suggestions: recognition.suggestions,

@@ -10,7 +10,23 @@
 //! `originCountry`/`destCountry` (codes or names), `copyRealMailNo`/`realMailNo`/
 //! `copyVirtualMailNo`/`virtualMailNo` (the last-mile number, sometimes with a prefix),
 //! `destCpInfo.cpName`, `globalEtaInfo.deliveryMinTime/deliveryMaxTime`, `latestTrace`.
-//! Everything else is ignored, and every field may be missing.
+//! Everything else is ignored, and every field may be missing; a field of the wrong
+//! type (`module` not a list, a `detailList` that is not a list) makes the reply
+//! [`ProviderError::Malformed`], never an answer.
+//!
+//! Answers (Cainiao has no error codes; what its replies mean, from public
+//! integrations' captures, see `tests/fixtures/cainiao/README.md`):
+//!
+//! | reply | answer |
+//! |---|---|
+//! | entry with events | [`Lookup::Found`] |
+//! | empty `detailList` and `mailNoSource: "EXTERNAL"` | [`Lookup::Unknown`] (authoritative for Cainiao's own numbers) |
+//! | empty `detailList` without `EXTERNAL` | [`Lookup::NotYetShipped`]: known, not handed over |
+//! | captcha / "punish" page, HTML with any status | [`ProviderError::Blocked`] (breaker) |
+//! | no `module` list, truncated or oversized body | [`ProviderError::Malformed`] |
+//!
+//! Cainiao detects the carrier itself, so it is also asked about plausible numbers of a
+//! shape the bot does not know.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -96,7 +112,7 @@ impl<C: Clock> Cainiao<C> {
         )
     }
 
-    async fn request(&self, numbers: &[&str]) -> Result<HashMap<String, Lookup>, ProviderError> {
+    async fn request(&self, numbers: &[&str]) -> Result<HashMap<String, FetchResult>, ProviderError> {
         let joined = numbers.join(",");
         self.guarded
             .run(|| async {
@@ -105,7 +121,7 @@ impl<C: Clock> Cainiao<C> {
                     .client
                     .get(self.endpoint())
                     .query(&[("mailNos", joined.as_str()), ("lang", "en-US")]);
-                let reply = http::send(request).await?;
+                let reply = http::send(request, self.guarded.clock().now()).await?;
                 let body: Value = reply.json()?;
                 parse_reply(&body, reply.mentions_captcha())
             })
@@ -119,7 +135,9 @@ impl<C: Clock> TrackingProvider for Cainiao<C> {
     }
 
     fn serves(&self, number: &TrackingNumber) -> bool {
-        is_cainiao_format(number)
+        // Its own formats, and shapes the bot does not know: Cainiao detects the carrier
+        // itself and answers for numbers of shapes no catalogue lists.
+        is_cainiao_format(number) || !number.is_known_format()
     }
 
     fn batch_size(&self) -> usize {
@@ -171,9 +189,16 @@ impl<C: Clock> TrackingProvider for Cainiao<C> {
                     continue;
                 }
                 let answer = match &answers {
-                    Ok(answers) => answers.get(number.as_str()).cloned().ok_or_else(|| {
-                        ProviderError::Transient("the reply has no entry for this number".to_owned())
-                    }),
+                    Ok(answers) => match answers.get(number.as_str()).cloned() {
+                        // Cainiao's "unknown" weighs only for the numbers it issues or carries.
+                        Some(Ok(Lookup::Unknown { .. })) => Ok(Lookup::Unknown {
+                            authoritative: is_cainiao_format(number),
+                        }),
+                        Some(answer) => answer,
+                        None => Err(ProviderError::Malformed(
+                            "the reply has no entry for this number".to_owned(),
+                        )),
+                    },
                     Err(error) => Err(error.clone()),
                 };
                 // A request that reached Cainiao counts against the per-number budget
@@ -197,17 +222,20 @@ impl<C: Clock> TrackingProvider for Cainiao<C> {
     }
 }
 
-/// Parses a whole reply into one lookup per `mailNo` (upper case).
+/// Parses a whole reply into one answer per `mailNo` (upper case).
 ///
 /// # Errors
-/// [`ProviderError::Blocked`] for a captcha in JSON clothing; [`ProviderError::Transient`]
+/// [`ProviderError::Blocked`] for a captcha in JSON clothing; [`ProviderError::Malformed`]
 /// when the reply has no `module` list.
-pub fn parse_reply(body: &Value, mentions_captcha: bool) -> Result<HashMap<String, Lookup>, ProviderError> {
+pub fn parse_reply(
+    body: &Value,
+    mentions_captcha: bool,
+) -> Result<HashMap<String, FetchResult>, ProviderError> {
     let Some(modules) = body.get("module").and_then(Value::as_array) else {
         return Err(if mentions_captcha {
             ProviderError::Blocked("captcha instead of data".to_owned())
         } else {
-            ProviderError::Transient("the reply has no module list".to_owned())
+            ProviderError::Malformed("the reply has no module list".to_owned())
         });
     };
     Ok(modules
@@ -220,13 +248,17 @@ pub fn parse_reply(body: &Value, mentions_captcha: bool) -> Result<HashMap<Strin
         .collect())
 }
 
-/// Parses one `module[]` entry.
-pub fn parse_entry(entry: &Value, number: &str) -> Lookup {
-    let mut details: Vec<&Value> = entry
-        .get("detailList")
-        .and_then(Value::as_array)
-        .map(|list| list.iter().collect())
-        .unwrap_or_default();
+/// Parses one `module[]` entry. An unknown number is reported as not authoritative; the
+/// provider, which knows the number's format, decides.
+///
+/// # Errors
+/// [`ProviderError::Malformed`] when `detailList` is there but not a list.
+pub fn parse_entry(entry: &Value, number: &str) -> FetchResult {
+    let mut details: Vec<&Value> = match entry.get("detailList") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(_) => return Err(ProviderError::Malformed("detailList is not a list".to_owned())),
+    };
     if details.is_empty()
         && let Some(latest) = entry.get("latestTrace").filter(|v| v.is_object())
     {
@@ -237,11 +269,13 @@ pub fn parse_entry(entry: &Value, number: &str) -> Lookup {
         .filter_map(|detail| parse_event(detail, number))
         .collect();
     if events.is_empty() {
-        return if json_str(entry, "mailNoSource").is_some_and(|s| s.eq_ignore_ascii_case("EXTERNAL")) {
-            Lookup::Unknown
-        } else {
-            Lookup::NotYetShipped
-        };
+        return Ok(
+            if json_str(entry, "mailNoSource").is_some_and(|s| s.eq_ignore_ascii_case("EXTERNAL")) {
+                Lookup::Unknown { authoritative: false }
+            } else {
+                Lookup::NotYetShipped
+            },
+        );
     }
     let carrier = entry
         .get("destCpInfo")
@@ -269,14 +303,14 @@ pub fn parse_entry(entry: &Value, number: &str) -> Lookup {
         let latest = eta.get("deliveryMaxTime").and_then(millis);
         (earliest.is_some() || latest.is_some()).then_some(Eta { earliest, latest })
     });
-    Lookup::Found(Shipment {
+    Ok(Lookup::Found(Shipment {
         events,
         origin_country: json_str(entry, "originCountry").map(country_code),
         destination_country: json_str(entry, "destCountry").map(country_code),
         linked_numbers,
         eta,
         weight_grams: None,
-    })
+    }))
 }
 
 fn parse_event(detail: &Value, number: &str) -> Option<Event> {

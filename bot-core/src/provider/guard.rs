@@ -5,6 +5,11 @@
 //!
 //! Waiting uses `tokio::time`; the circuit breaker's cool-down is measured on the core's
 //! [`Clock`], so simulated time can close it again in tests.
+//!
+//! Account errors stop one provider, never the others: an exhausted quota pauses it until
+//! its reset (the providers publish none, so it is asked again after
+//! [`QUOTA_PAUSE`]), a refused key stops it until the configuration is fixed (a restart),
+//! and both are logged once, when they start.
 
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
@@ -172,7 +177,7 @@ impl CircuitBreaker {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match outcome {
             Ok(()) => *state = BreakerState::default(),
-            Err(ProviderError::Blocked(_) | ProviderError::Transient(_)) => {
+            Err(ProviderError::Blocked(_) | ProviderError::Transient(_) | ProviderError::Malformed(_)) => {
                 state.failures += 1;
                 if state.failures >= self.threshold {
                     let doublings = (state.failures - self.threshold).min(16);
@@ -198,8 +203,19 @@ impl CircuitBreaker {
     }
 }
 
+/// How long a provider whose quota is exhausted is left alone before it is asked again.
+pub const QUOTA_PAUSE: chrono::Duration = chrono::Duration::hours(6);
+
+/// Why a provider stopped asking its source, and until when (`None`: until restart).
+#[derive(Debug, Clone)]
+struct AccountPause {
+    error: ProviderError,
+    until: Option<DateTime<Utc>>,
+}
+
 /// Everything an HTTP provider wraps its requests in: an HTTP client with a timeout, a
-/// rate limiter, retries, and a circuit breaker on the core clock.
+/// rate limiter, retries, a circuit breaker on the core clock, and the pause after an
+/// account error.
 #[derive(Debug)]
 pub struct Guarded<C> {
     /// The HTTP client (rustls, per-request timeout).
@@ -208,6 +224,7 @@ pub struct Guarded<C> {
     retry: RetryPolicy,
     breaker: CircuitBreaker,
     clock: C,
+    paused: Mutex<Option<AccountPause>>,
 }
 
 impl<C: Clock> Guarded<C> {
@@ -228,6 +245,7 @@ impl<C: Clock> Guarded<C> {
             retry,
             breaker,
             clock,
+            paused: Mutex::new(None),
         })
     }
 
@@ -236,12 +254,63 @@ impl<C: Clock> Guarded<C> {
         &self.clock
     }
 
-    /// Whether the breaker lets requests through now.
+    /// Whether requests may go out now: no account pause, breaker closed.
     ///
     /// # Errors
-    /// [`ProviderError::Blocked`] while the breaker is open.
+    /// [`ProviderError::QuotaExhausted`] while paused for the quota,
+    /// [`ProviderError::Unauthorised`] after a refused key, [`ProviderError::Blocked`]
+    /// while the breaker is open.
     pub fn check(&self) -> Result<(), ProviderError> {
+        {
+            let mut paused = self.paused.lock().unwrap_or_else(PoisonError::into_inner);
+            match paused.as_ref() {
+                Some(pause) if pause.until.is_none_or(|until| self.clock.now() < until) => {
+                    return Err(pause.error.clone());
+                }
+                Some(_) => *paused = None,
+                None => {}
+            }
+        }
         self.breaker.check(&self.clock)
+    }
+
+    /// Stops asking after an account error (once per pause, logged then); other errors
+    /// change nothing.
+    pub fn pause_for(&self, error: &ProviderError) {
+        let now = self.clock.now();
+        let until = match error {
+            ProviderError::QuotaExhausted => Some(now + QUOTA_PAUSE),
+            ProviderError::Unauthorised => None,
+            _ => return,
+        };
+        let mut paused = self.paused.lock().unwrap_or_else(PoisonError::into_inner);
+        // A pause in force is not extended by the refusals it causes itself.
+        if paused
+            .as_ref()
+            .is_some_and(|pause| pause.until.is_none_or(|until| now < until))
+        {
+            return;
+        }
+        match until {
+            Some(until) => tracing::error!(%error, %until, "provider paused until its quota renews"),
+            None => {
+                tracing::error!(%error, "provider stopped: its key was refused; fix the configuration and restart")
+            }
+        }
+        *paused = Some(AccountPause {
+            error: error.clone(),
+            until,
+        });
+    }
+
+    /// [`pause_for`](Guarded::pause_for) the first account error among per-number results.
+    pub fn pause_after_any(&self, results: &[super::FetchResult]) {
+        if let Some(error) = results.iter().find_map(|result| match result {
+            Err(error @ (ProviderError::QuotaExhausted | ProviderError::Unauthorised)) => Some(error),
+            _ => None,
+        }) {
+            self.pause_for(error);
+        }
     }
 
     /// Runs one logical request: refused at once while the breaker is open; otherwise
@@ -267,6 +336,9 @@ impl<C: Clock> Guarded<C> {
             })
             .await;
         self.breaker.record(&self.clock, result.as_ref().map(|_| ()));
+        if let Err(error) = &result {
+            self.pause_for(error);
+        }
         result
     }
 }

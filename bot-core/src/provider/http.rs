@@ -1,8 +1,29 @@
 //! HTTP replies into provider outcomes: which status means what, how a captcha page is
 //! told from data, and how `Retry-After` is read. Shared by the real providers so that
 //! every source fails the same way.
+//!
+//! A provider's own error code in the body is read **before** the HTTP status decides
+//! ([`Reply::decode`]): 17TRACK answers a refused key with HTTP 200 and a negative
+//! `code`, Ship24 answers an invalid number with HTTP 400 `validation_error` and an
+//! exhausted quota with HTTP 403 `quota_limit_reached`. Each provider module holds the
+//! table of the codes it relies on, with their sources; the status is only the fallback:
+//!
+//! | status | meaning when the body names no known code |
+//! |---|---|
+//! | 429 | [`ProviderError::RateLimited`] with `Retry-After` |
+//! | 401 | [`ProviderError::Unauthorised`] |
+//! | 402 | [`ProviderError::QuotaExhausted`] |
+//! | HTML or captcha page (any status, 200 included) | [`ProviderError::Blocked`] |
+//! | 403 | [`ProviderError::Blocked`] |
+//! | 408, 5xx, other non-2xx | [`ProviderError::Transient`] |
+//! | 2xx with a body that is not the expected JSON | [`ProviderError::Malformed`] |
+//!
+//! Bodies are read up to [`MAX_BODY_BYTES`]; a longer reply is
+//! [`ProviderError::Malformed`], never read whole into memory.
 
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
@@ -24,20 +45,39 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, ProviderError> {
         .map_err(|error| ProviderError::Transient(format!("cannot build HTTP client: {error}")))
 }
 
-/// Sends a request and reads the whole body, turning transport failures into
-/// [`ProviderError::Transient`].
+/// The largest reply body read (2 MiB): a real answer for a batch of 40 numbers is a few
+/// hundred kilobytes; anything larger is not an answer.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Sends a request and reads the whole body (at most [`MAX_BODY_BYTES`]), turning
+/// transport failures into [`ProviderError::Transient`].
 ///
 /// # Errors
-/// Transport failures (timeout, refused connection, broken body) as transient errors.
-pub async fn send(request: reqwest::RequestBuilder) -> Result<Reply, ProviderError> {
-    let response = request.send().await.map_err(transport_error)?;
+/// Transport failures (timeout, refused connection, broken body) as transient errors; a
+/// body larger than [`MAX_BODY_BYTES`] as [`ProviderError::Malformed`].
+pub async fn send(request: reqwest::RequestBuilder, now: DateTime<Utc>) -> Result<Reply, ProviderError> {
+    let mut response = request.send().await.map_err(transport_error)?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(transport_error)?;
+    let too_large = || ProviderError::Malformed(format!("reply larger than {} bytes", MAX_BODY_BYTES));
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_BODY_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body: Vec<u8> = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(Reply {
         status,
         headers,
-        body: body.to_vec(),
+        body,
+        received_at: now,
     })
 }
 
@@ -52,6 +92,18 @@ fn transport_error(error: reqwest::Error) -> ProviderError {
     }
 }
 
+/// What a provider reads in a JSON body before the status decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyReading {
+    /// The body names one of the provider's own errors.
+    Error(ProviderError),
+    /// The body is an answer to read, whatever the status (Ship24's bulk reply lists its
+    /// items with a 207 or a 400).
+    Answer,
+    /// The body says nothing about errors: the status decides.
+    Unsure,
+}
+
 /// One HTTP reply, read whole.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -61,9 +113,51 @@ pub struct Reply {
     pub headers: HeaderMap,
     /// Body bytes.
     pub body: Vec<u8>,
+    /// When the request was sent, on the core clock (a `Retry-After` date is measured
+    /// from it).
+    pub received_at: DateTime<Utc>,
 }
 
 impl Reply {
+    /// Reads the reply as a provider does: the body first (`read_body` sees the parsed
+    /// JSON, whatever the status, and may name the provider's own error or say the body
+    /// is an answer), then the status ([`Reply::check`]), then the JSON of a success.
+    ///
+    /// # Errors
+    /// What `read_body` names; else those of [`check`](Reply::check); a 2xx body that is
+    /// not JSON is [`ProviderError::Malformed`].
+    pub fn decode(
+        &self,
+        read_body: impl Fn(&serde_json::Value) -> BodyReading,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let parsed: Option<serde_json::Value> = if self.looks_like_html() {
+            None
+        } else {
+            serde_json::from_slice(&self.body).ok()
+        };
+        if let Some(value) = parsed.as_ref() {
+            match read_body(value) {
+                BodyReading::Error(ProviderError::RateLimited { retry_after: None }) => {
+                    // A 429 names its wait in a header, not in the body.
+                    return Err(ProviderError::RateLimited {
+                        retry_after: retry_after(&self.headers, self.received_at),
+                    });
+                }
+                BodyReading::Error(error) => return Err(error),
+                BodyReading::Answer => return Ok(value.clone()),
+                BodyReading::Unsure => {}
+            }
+        }
+        self.check()?;
+        match parsed {
+            Some(value) => Ok(value),
+            None => Err(self
+                .json::<serde_json::Value>()
+                .err()
+                .unwrap_or_else(|| ProviderError::Malformed("unreadable reply".to_owned()))),
+        }
+    }
+
     /// Classifies a reply that is not a success, and any reply that is not JSON.
     /// `Ok(())` means: a 2xx with a body that may be JSON.
     ///
@@ -77,7 +171,7 @@ impl Reply {
         let status = self.status;
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(ProviderError::RateLimited {
-                retry_after: retry_after(&self.headers),
+                retry_after: retry_after(&self.headers, self.received_at),
             });
         }
         if status == StatusCode::UNAUTHORIZED {
@@ -106,11 +200,11 @@ impl Reply {
     ///
     /// # Errors
     /// Those of [`check`](Reply::check); a body that is not the expected JSON is
-    /// [`ProviderError::Transient`] (a broken reply, never "not found").
+    /// [`ProviderError::Malformed`] (a broken reply, never "not found").
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ProviderError> {
         self.check()?;
         serde_json::from_slice(&self.body)
-            .map_err(|error| ProviderError::Transient(format!("malformed reply: {}", error.classify_name())))
+            .map_err(|error| ProviderError::Malformed(error.classify_name().to_owned()))
     }
 
     fn looks_like_html(&self) -> bool {
@@ -140,39 +234,14 @@ impl Reply {
     }
 }
 
-/// Classifies an error a source reports inside a JSON body (17TRACK's non-zero `code`,
-/// Ship24's `errors[]`) by its words: quota, credentials or throttling; anything else is
-/// transient. `described` names the source and the code for the message.
-pub fn account_error(words: &str, described: String) -> ProviderError {
-    let words = words.to_ascii_lowercase();
-    let has = |cues: &[&str]| cues.iter().any(|cue| words.contains(cue));
-    if has(&[
-        "quota",
-        "balance",
-        "insufficient",
-        "limit_reached",
-        "subscription",
-    ]) {
-        ProviderError::QuotaExhausted
-    } else if has(&["key", "token", "auth"]) {
-        ProviderError::Unauthorised
-    } else if has(&["frequen", "too many", "rate"]) {
-        ProviderError::RateLimited { retry_after: None }
-    } else {
-        ProviderError::Transient(described)
-    }
-}
-
-/// Reads `Retry-After` as seconds or as an HTTP date.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// Reads `Retry-After` as seconds or as an HTTP date (measured from `now`).
+pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    // A date in the header is the server's wall clock, so it is compared with ours (the
-    // simulated clock has nothing to say about a real server's throttle).
-    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&Utc) - now;
     Some(wait.to_std().unwrap_or_default())
 }
 

@@ -84,19 +84,40 @@ pub trait RegistrationLedger: Send + Sync + 'static {
 /// What one provider said about one number.
 pub type FetchResult = Result<Lookup, ProviderError>;
 
-/// A provider's answer about one number.
+/// A provider's answer about one number. The four answers are different facts with
+/// different advice, and are never folded into one another.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Lookup {
     /// The source has events (or at least facts) for the number.
     Found(Shipment),
     /// The source says it does not know the number.
-    Unknown,
-    /// The source knows the number but the parcel has not been handed over yet (a label
-    /// exists; Cainiao says so with an empty history of a known number).
+    Unknown {
+        /// Whether the source is the one that issues or carries numbers of this shape
+        /// (Cainiao for its own numbers): its "unknown" then weighs more, once the
+        /// first-scan window has passed. An aggregator's "not found" is never
+        /// authoritative.
+        authoritative: bool,
+    },
+    /// The source knows the number but the parcel has not been handed over yet: a label
+    /// exists and the seller has not dispatched (Cainiao says so with an empty history
+    /// of a number it knows; 17TRACK with `InfoReceived` and no events).
     NotYetShipped,
-    /// The source accepted the number and is still looking; ask again later.
+    /// The source accepted the number and is still looking (just registered): ask again
+    /// later.
     Pending,
+}
+
+impl Lookup {
+    /// The answer's code in reports: `found`, `unknown`, `not_yet_shipped`, `pending`.
+    pub fn as_code(&self) -> &'static str {
+        match self {
+            Lookup::Found(_) => "found",
+            Lookup::Unknown { .. } => "unknown",
+            Lookup::NotYetShipped => "not_yet_shipped",
+            Lookup::Pending => "pending",
+        }
+    }
 }
 
 /// What a source says about a shipment.
@@ -138,21 +159,35 @@ pub struct Eta {
 /// Why a provider could not answer. Each variant tells the caller what to do next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
-    /// A failure that may pass: a timeout, a 5xx, a broken or malformed reply. Retry later.
+    /// A failure that may pass: a timeout, a 5xx, the source's own internal error. Retry
+    /// later, with backoff.
     #[error("temporarily unavailable: {0}")]
     Transient(String),
+    /// The reply could not be read: truncated or oversized, not JSON, or JSON of the
+    /// wrong shape. Never a verdict; retried like a transient failure.
+    #[error("unreadable reply: {0}")]
+    Malformed(String),
     /// The source asks us to slow down; `retry_after` is its hint when it gave one.
     #[error("rate limited{}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
     RateLimited {
         /// How long the source asked us to wait.
         retry_after: Option<Duration>,
     },
-    /// The account's quota or credit is used up: no retry helps until it is renewed.
+    /// The account's quota or credit is used up: no retry helps until it is renewed. The
+    /// provider pauses itself (and only itself) until then.
     #[error("quota exhausted")]
     QuotaExhausted,
-    /// The credentials were refused: fix the configuration.
+    /// The credentials were refused: fix the configuration. The provider stops asking.
     #[error("credentials refused")]
     Unauthorised,
+    /// The source says the number itself is invalid (not a tracking number it can
+    /// follow): no retry helps; the buyer is told.
+    #[error("the source says the number is invalid: {0}")]
+    InvalidNumber(String),
+    /// The source refused our request as malformed (a bug on our side, or a carrier that
+    /// needs more data): the same request will be refused again, so it is not retried.
+    #[error("request refused: {0}")]
+    Refused(String),
     /// The source answered with a captcha or an HTML page instead of data: back off.
     #[error("blocked: {0}")]
     Blocked(String),
@@ -163,8 +198,24 @@ impl ProviderError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ProviderError::Transient(_) | ProviderError::RateLimited { .. }
+            ProviderError::Transient(_) | ProviderError::Malformed(_) | ProviderError::RateLimited { .. }
         )
+    }
+
+    /// The error's kind in reports (`parcelbot track`): `transient`, `malformed`,
+    /// `rate_limited`, `quota_exhausted`, `unauthorised`, `invalid_number`, `refused`,
+    /// `blocked`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::Transient(_) => "transient",
+            ProviderError::Malformed(_) => "malformed",
+            ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::QuotaExhausted => "quota_exhausted",
+            ProviderError::Unauthorised => "unauthorised",
+            ProviderError::InvalidNumber(_) => "invalid_number",
+            ProviderError::Refused(_) => "refused",
+            ProviderError::Blocked(_) => "blocked",
+        }
     }
 }
 
@@ -238,6 +289,17 @@ impl KeyedConfig {
             guard::CircuitBreaker::new(5, chrono::Duration::minutes(2), chrono::Duration::hours(1)),
             clock,
         )
+    }
+}
+
+/// How a provider is named to buyers (`seventeen_track` is "17TRACK").
+pub fn display_name(name: &str) -> &str {
+    match name {
+        cainiao::NAME => "Cainiao",
+        seventeen_track::NAME => "17TRACK",
+        ship24::NAME => "Ship24",
+        sim::NAME => "The simulated carrier",
+        other => other,
     }
 }
 

@@ -30,10 +30,47 @@ pub struct NumberResult {
 }
 
 impl NumberResult {
-    /// Whether at least one provider gave an answer (found, unknown, not shipped, pending)
-    /// rather than an error.
+    /// Whether at least one provider gave an answer (found, unknown, not shipped, pending,
+    /// or "this number is invalid") rather than a failure.
     pub fn any_answer(&self) -> bool {
-        self.answers.iter().any(|(_, result)| result.is_ok())
+        self.answers
+            .iter()
+            .any(|(_, result)| matches!(result, Ok(_) | Err(ProviderError::InvalidNumber(_))))
+    }
+
+    /// The providers that say the number is invalid, when no provider knows anything of
+    /// it (found, not handed over, pending): then the number is not worth polling again.
+    /// An aggregator's "invalid" never outweighs another source's events.
+    pub fn invalid_by(&self) -> Vec<&'static str> {
+        let known_somewhere = self.answers.iter().any(|(_, result)| {
+            matches!(
+                result,
+                Ok(Lookup::Found(_) | Lookup::NotYetShipped | Lookup::Pending)
+            )
+        });
+        if known_somewhere {
+            return Vec::new();
+        }
+        self.answers
+            .iter()
+            .filter(|(_, result)| matches!(result, Err(ProviderError::InvalidNumber(_))))
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
+    /// What the answers say besides events, for the judgement.
+    pub fn facts(&self) -> crate::interpret::SourceFacts {
+        let mut facts = crate::interpret::SourceFacts::default();
+        for (name, result) in &self.answers {
+            match result {
+                Ok(Lookup::NotYetShipped) => facts.not_handed_over = true,
+                Ok(Lookup::Pending) => facts.pending = true,
+                Ok(Lookup::Unknown { authoritative: true }) => facts.unknown_to.push((*name).to_owned()),
+                _ => {}
+            }
+        }
+        facts.invalid_by = self.invalid_by().iter().map(|name| (*name).to_owned()).collect();
+        facts
     }
 
     /// The answers that are findings.

@@ -12,7 +12,37 @@
 //! `tracking.providers[]{provider{key,name},events[]{time_iso|time_utc,description,
 //! location,sub_status|stage}}`, `misc_info{local_number,local_provider,weight_kg|
 //! weight_raw}`, `shipping_info.{shipper,recipient}_address.country`,
-//! `time_metrics.estimated_delivery_date{from,to}`. Everything may be missing.
+//! `time_metrics.estimated_delivery_date{from,to}`. Everything may be missing; a field
+//! of the wrong type (`code` that is not a number, `data` that is not an object,
+//! `accepted` that is not a list) makes the reply [`ProviderError::Malformed`].
+//!
+//! Errors come with HTTP 200 and a negative `code` (sometimes `data: null`), read before
+//! the status decides. The codes relied on, from 17TRACK's error table
+//! (<https://help.17track.net/hc/en-us/articles/37570440168473-Error-Codes-and-Troubleshooting>)
+//! unless marked otherwise:
+//!
+//! | code | 17TRACK's words | for the whole call | for one number |
+//! |---|---|---|---|
+//! | -18010001 | IP is not in the whitelist | [`ProviderError::Unauthorised`] | same |
+//! | -18010002 | invalid security key | [`ProviderError::Unauthorised`] | same |
+//! | -18010003 | internal service error, try later | [`ProviderError::Transient`] | same |
+//! | -18010004 | account is disabled | [`ProviderError::Unauthorised`] | same |
+//! | -18010005 | unauthorized access | [`ProviderError::Unauthorised`] | same |
+//! | -18010010 | please provide the data {0} | [`ProviderError::Refused`] | same |
+//! | -18010011 | the value of data {0} is invalid | [`ProviderError::Refused`] | [`ProviderError::InvalidNumber`] |
+//! | -18010012 | the format of data {0} is invalid | [`ProviderError::Refused`] | [`ProviderError::InvalidNumber`] |
+//! | -18010013 | invalid submitted data | [`ProviderError::Refused`] | [`ProviderError::InvalidNumber`] |
+//! | -18010014 | tracking numbers exceed the 40 limit | [`ProviderError::Refused`] | same |
+//! | -18010015 | the value {0} of the field {1} is invalid | [`ProviderError::Refused`] | same |
+//! | -18010018..20 | a field (country and postcode, postcode, phone) is required | [`ProviderError::Refused`] | same |
+//! | -18019901 | already registered | — | [`Lookup::Pending`] (paid before) |
+//! | -18019902 | not registered yet | — | registered once, then [`Lookup::Pending`] |
+//! | -18019903 | carrier cannot be detected | — | [`Lookup::Unknown`] (not authoritative) |
+//! | -18019907 | daily limit reached (integrations, not in the table we could read) | [`ProviderError::QuotaExhausted`] | same |
+//! | -18019908 | quota used up (integrations, idem) | [`ProviderError::QuotaExhausted`] | same |
+//! | other | — | by its message's words (quota, key), else [`ProviderError::Transient`] | same |
+//!
+//! HTTP 401 and 429 are read by [`http`] when the body names no code.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,6 +52,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::guard::Guarded;
+use super::http::BodyReading;
 use super::{
     Eta, FetchResult, KeyedConfig, LinkedNumber, Lookup, ProviderError, RegistrationLedger, Shipment,
     TrackingProvider, http, json_str, number_in_field,
@@ -40,6 +71,78 @@ pub const MAX_BATCH: usize = 40;
 const NOT_REGISTERED: i64 = -18_019_902;
 const ALREADY_REGISTERED: i64 = -18_019_901;
 const CARRIER_NOT_DETECTED: i64 = -18_019_903;
+
+/// Whether an error code concerns the whole call or one number of it: the same code
+/// means "our request is malformed" for a call and "this number is invalid" for a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Call,
+    Number,
+}
+
+/// The error a 17TRACK code stands for (the table in the module docs). `None` for the
+/// codes that are answers, not errors (success, registration states).
+fn code_error(code: i64, message: &str, scope: Scope) -> Option<ProviderError> {
+    let described = || {
+        if message.trim().is_empty() {
+            format!("17TRACK code {code}")
+        } else {
+            format!("17TRACK code {code}: {}", message.trim())
+        }
+    };
+    Some(match code {
+        0 | ALREADY_REGISTERED | NOT_REGISTERED | CARRIER_NOT_DETECTED => return None,
+        -18_010_001 | -18_010_002 | -18_010_004 | -18_010_005 => ProviderError::Unauthorised,
+        -18_010_003 => ProviderError::Transient(described()),
+        -18_010_013..=-18_010_011 if scope == Scope::Number => ProviderError::InvalidNumber(described()),
+        -18_010_020..=-18_010_010 => ProviderError::Refused(described()),
+        -18_019_907 | -18_019_908 => ProviderError::QuotaExhausted,
+        _ => {
+            let words = message.to_ascii_lowercase();
+            if ["quota", "balance", "insufficient", "limit reached"]
+                .iter()
+                .any(|cue| words.contains(cue))
+            {
+                ProviderError::QuotaExhausted
+            } else if scope == Scope::Call
+                && ["key", "token", "unauthori"]
+                    .iter()
+                    .any(|cue| words.contains(cue))
+            {
+                ProviderError::Unauthorised
+            } else {
+                ProviderError::Transient(described())
+            }
+        }
+    })
+}
+
+/// The error of a whole reply, read from its body before the HTTP status: a `code` that
+/// is not 0, or a `code` of the wrong type.
+fn body_error(body: &Value) -> Option<ProviderError> {
+    let code = match body.get("code") {
+        None => return None,
+        Some(code) => match code.as_i64() {
+            Some(code) => code,
+            None => return Some(ProviderError::Malformed("code is not a number".to_owned())),
+        },
+    };
+    if code == 0 {
+        return None;
+    }
+    let message = body
+        .get("data")
+        .and_then(|d| d.get("errors"))
+        .and_then(Value::as_array)
+        .and_then(|errors| errors.first())
+        .and_then(|e| json_str(e, "message"))
+        .or_else(|| json_str(body, "message"))
+        .unwrap_or_default();
+    Some(
+        code_error(code, message, Scope::Call)
+            .unwrap_or_else(|| ProviderError::Transient(format!("17TRACK code {code} for the whole call"))),
+    )
+}
 
 /// How the 17TRACK provider is set up.
 pub type SeventeenTrackConfig = KeyedConfig;
@@ -123,61 +226,57 @@ impl<C: Clock> SeventeenTrack<C> {
                     .post(&url)
                     .header("17token", self.config.api_key.expose_secret())
                     .json(&body);
-                let reply = http::send(request).await?;
-                parse_envelope(&reply.json::<Value>()?)
+                let reply = http::send(request, self.guarded.clock().now()).await?;
+                parse_envelope(&reply.decode(|body| match body_error(body) {
+                    Some(error) => BodyReading::Error(error),
+                    None => BodyReading::Unsure,
+                })?)
             })
             .await
     }
 }
 
-/// Splits a reply into per-number entries, or the error of the whole call.
+/// Splits a successful reply into per-number entries.
+///
+/// # Errors
+/// [`ProviderError::Malformed`] when the reply is not the documented shape.
 fn parse_envelope(body: &Value) -> Result<HashMap<String, Entry>, ProviderError> {
-    let code = body.get("code").and_then(Value::as_i64).unwrap_or(0);
-    let data = body.get("data");
-    if code != 0 {
-        let message = data
-            .and_then(|d| d.get("errors"))
-            .and_then(Value::as_array)
-            .and_then(|errors| errors.first())
-            .and_then(|e| e.get("message"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        return Err(account_error(code, &message));
+    let malformed = |why: &str| ProviderError::Malformed(why.to_owned());
+    if let Some(error) = body_error(body) {
+        return Err(error);
     }
-    let data = data.ok_or_else(|| ProviderError::Transient("the reply has no data".to_owned()))?;
+    if body.get("code").is_none() {
+        return Err(malformed("the reply has no code"));
+    }
+    let data = body
+        .get("data")
+        .filter(|d| d.is_object())
+        .ok_or_else(|| malformed("the reply has no data object"))?;
+    let list = |key: &str| -> Result<Vec<Value>, ProviderError> {
+        match data.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => Ok(items.clone()),
+            Some(_) => Err(ProviderError::Malformed(format!("{key} is not a list"))),
+        }
+    };
     let mut entries = HashMap::new();
-    for accepted in data
-        .get("accepted")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(number) = accepted.get("number").and_then(Value::as_str) {
-            entries.insert(
-                number.trim().to_ascii_uppercase(),
-                Entry::Accepted(accepted.clone()),
-            );
+    for accepted in list("accepted")? {
+        if let Some(number) = json_str(&accepted, "number") {
+            entries.insert(number.to_ascii_uppercase(), Entry::Accepted(accepted.clone()));
         }
     }
-    for rejected in data
-        .get("rejected")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(number) = rejected.get("number").and_then(Value::as_str) {
+    for rejected in list("rejected")? {
+        if let Some(number) = json_str(&rejected, "number") {
             let error = rejected.get("error");
             entries.insert(
-                number.trim().to_ascii_uppercase(),
+                number.to_ascii_uppercase(),
                 Entry::Rejected {
                     code: error
                         .and_then(|e| e.get("code"))
                         .and_then(Value::as_i64)
                         .unwrap_or(0),
                     message: error
-                        .and_then(|e| e.get("message"))
-                        .and_then(Value::as_str)
+                        .and_then(|e| json_str(e, "message"))
                         .unwrap_or_default()
                         .to_owned(),
                 },
@@ -185,11 +284,6 @@ fn parse_envelope(body: &Value) -> Result<HashMap<String, Entry>, ProviderError>
         }
     }
     Ok(entries)
-}
-
-/// The error of a whole call that 17TRACK refused with a non-zero `code`.
-fn account_error(code: i64, message: &str) -> ProviderError {
-    http::account_error(message, format!("17TRACK refused the call (code {code})"))
 }
 
 impl<C: Clock> TrackingProvider for SeventeenTrack<C> {
@@ -235,7 +329,7 @@ impl<C: Clock> TrackingProvider for SeventeenTrack<C> {
                     }
                 }
                 Some(Entry::Rejected { code, message }) => Err(rejection(*code, message)),
-                None => Err(ProviderError::Transient(
+                None => Err(ProviderError::Malformed(
                     "the reply has no entry for this number".to_owned(),
                 )),
             });
@@ -284,10 +378,10 @@ impl<C: Clock> TrackingProvider for SeventeenTrack<C> {
                             Ok(Lookup::Pending)
                         }
                         Some(Entry::Rejected { code, .. }) if *code == CARRIER_NOT_DETECTED => {
-                            Ok(Lookup::Unknown)
+                            Ok(Lookup::Unknown { authoritative: false })
                         }
                         Some(Entry::Rejected { code, message }) => Err(rejection(*code, message)),
-                        None => Err(ProviderError::Transient(
+                        None => Err(ProviderError::Malformed(
                             "the registration reply has no entry for this number".to_owned(),
                         )),
                     },
@@ -312,20 +406,20 @@ impl<C: Clock> TrackingProvider for SeventeenTrack<C> {
                 }
             }
         }
+        // An account error about one number (a registration refused for the quota) is
+        // still the account's: the provider pauses as after a refused call.
+        self.guarded.pause_after_any(&results);
         results
     }
 }
 
-/// A rejection of one number other than "not registered".
+/// A rejection of one number other than "not registered" (the table in the module docs).
 fn rejection(code: i64, message: &str) -> ProviderError {
     if code == CARRIER_NOT_DETECTED {
         return ProviderError::Transient("17TRACK cannot tell the carrier yet".to_owned());
     }
-    match http::account_error(message, format!("17TRACK rejected the number (code {code})")) {
-        // A number-level message about keys or rates is about the number, not the account.
-        ProviderError::QuotaExhausted => ProviderError::QuotaExhausted,
-        _ => ProviderError::Transient(format!("17TRACK rejected the number (code {code})")),
-    }
+    code_error(code, message, Scope::Number)
+        .unwrap_or_else(|| ProviderError::Transient(format!("17TRACK rejected the number (code {code})")))
 }
 
 /// Maps one `track_info` object.
@@ -387,7 +481,7 @@ pub fn parse_track_info(track_info: Option<&Value>, number: &str) -> Lookup {
         .unwrap_or_default();
     if events.is_empty() {
         return if status.eq_ignore_ascii_case("NotFound") {
-            Lookup::Unknown
+            Lookup::Unknown { authoritative: false }
         } else if status.eq_ignore_ascii_case("InfoReceived") {
             Lookup::NotYetShipped
         } else {
@@ -437,3 +531,6 @@ pub fn parse_track_info(track_info: Option<&Value>, number: &str) -> Lookup {
         weight_grams,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,8 +9,30 @@
 //! Fields relied on (see `providers.md`): `data.trackings[]{shipment{statusMilestone,
 //! trackingNumbers[]{tn},originCountryCode,destinationCountryCode,delivery{
 //! estimatedDeliveryDate}},events[]{eventTrackingNumber,status,occurrenceDatetime,
-//! location,courierCode,statusCode,statusMilestone}}`; bulk replies
-//! `data.items[]{itemIndex?,trackingNumber?,status?,errors?}`. Everything may be missing.
+//! location,courierCode,statusCode,statusMilestone}}`; bulk replies (Ship24's OpenAPI
+//! description, `ship24/ship24-node` `spec/ship24-tracking-api.yaml`)
+//! `{status, summary, data: [{itemStatus, inputData{trackingNumber}, tracker{trackingNumber},
+//! errors[]}]}`: a list under `data`, one item per input, in order. Fields may be
+//! missing; a field of the wrong type (`data.trackings` not a list, bulk `data` not a
+//! list) makes the reply [`ProviderError::Malformed`].
+//!
+//! Errors are read from the body before the status (`{"errors":[{"code"}],"data":null}`,
+//! or `{"status":"error","error":{"code"}}` from the bulk endpoint). The codes, from the
+//! same OpenAPI description and the error mapping of Ship24's Node SDK (`src/errors.ts`):
+//!
+//! | code | status seen | answer |
+//! |---|---|---|
+//! | `auth_missing_header`, `auth_invalid_header`, `auth_invalid_api_key` | 400, 401 | [`ProviderError::Unauthorised`] |
+//! | `quota_limit_reached` | 403, 405 | [`ProviderError::QuotaExhausted`] |
+//! | `bulk_create_limit_exceeded` | 403 | [`ProviderError::QuotaExhausted`] |
+//! | `no_active_subscription` | 422 | [`ProviderError::QuotaExhausted`] |
+//! | `validation_error` | 400 | [`ProviderError::InvalidNumber`] (for a bulk item: that number) |
+//! | `tracker_not_found` | 404 | the tracker is created again (search results) |
+//! | `missing_mandatory_field`, `parsing_error`, `shipping_date_outdated`, `tracker_not_updatable`, `tracker_conflict`, `request_conflict`, `webhook_url_missing` | 400, 409 | [`ProviderError::Refused`] |
+//! | `processing_error` beside a bulk `data` list | 400 | each item's own errors decide |
+//! | any other code | — | [`ProviderError::Transient`] |
+//!
+//! A 429 (plain text) is [`ProviderError::RateLimited`] with `Retry-After`.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
@@ -20,6 +42,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::guard::Guarded;
+use super::http::BodyReading;
 use super::{
     Eta, FetchResult, KeyedConfig, LinkedNumber, Lookup, ProviderError, Shipment, TrackingProvider, http,
     json_str,
@@ -70,6 +93,13 @@ impl<C: Clock> Ship24<C> {
             .contains(number)
     }
 
+    fn forget_tracker(&self, number: &str) {
+        self.trackers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(number);
+    }
+
     fn remember_tracker(&self, number: &str) {
         self.trackers
             .lock()
@@ -80,20 +110,27 @@ impl<C: Clock> Ship24<C> {
     async fn call(&self, request: impl Fn() -> reqwest::RequestBuilder) -> Result<Value, ProviderError> {
         self.guarded
             .run(|| async {
-                let reply = http::send(request().bearer_auth(self.config.api_key.expose_secret())).await?;
-                let body: Value = reply.json()?;
-                if let Some(error) = body_error(&body) {
-                    return Err(error);
-                }
-                Ok(body)
+                let reply = http::send(
+                    request().bearer_auth(self.config.api_key.expose_secret()),
+                    self.guarded.clock().now(),
+                )
+                .await?;
+                reply.decode(read_body)
             })
             .await
     }
 
     async fn results(&self, number: &str) -> FetchResult {
         let url = self.url(&format!("/trackers/search/{number}/results"));
-        let body = self.call(|| self.guarded.client.get(&url)).await?;
-        Ok(parse_results(&body, number))
+        match self.call(|| self.guarded.client.get(&url)).await {
+            Ok(body) => parse_results(&body, number),
+            Err(ProviderError::Refused(why)) if why.contains(TRACKER_NOT_FOUND) => {
+                // Ship24 no longer has the tracker: create it again (idempotent).
+                self.forget_tracker(number);
+                self.track_one(number).await
+            }
+            Err(error) => Err(error),
+        }
     }
 
     async fn track_one(&self, number: &str) -> FetchResult {
@@ -107,7 +144,7 @@ impl<C: Clock> Ship24<C> {
             })
             .await?;
         self.remember_tracker(number);
-        Ok(parse_results(&body, number))
+        parse_results(&body, number)
     }
 
     /// Creates trackers for several numbers at once; returns, per number, whether its
@@ -119,59 +156,111 @@ impl<C: Clock> Ship24<C> {
             Ok(body) => body,
             Err(error) => return vec![Err(error); numbers.len()],
         };
-        let items = body
-            .get("data")
-            .and_then(|d| d.get("items"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let items = match body.get("data") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => {
+                let malformed = ProviderError::Malformed("the bulk reply has no data list".to_owned());
+                return vec![Err(malformed); numbers.len()];
+            }
+        };
         numbers
             .iter()
             .enumerate()
             .map(|(index, number)| {
-                let item = items.iter().find(|item| {
-                    item.get("itemIndex").and_then(Value::as_u64) == Some(index as u64)
-                        || item
-                            .get("tracker")
-                            .and_then(|t| t.get("trackingNumber"))
-                            .or_else(|| item.get("trackingNumber"))
-                            .and_then(Value::as_str)
-                            .is_some_and(|tn| tn.eq_ignore_ascii_case(number))
-                });
+                let echoed = |item: &Value| {
+                    item.get("inputData")
+                        .and_then(|d| json_str(d, "trackingNumber"))
+                        .or_else(|| item.get("tracker").and_then(|t| json_str(t, "trackingNumber")))
+                        .map(|tn| tn.eq_ignore_ascii_case(number))
+                };
+                // Items come in input order: the item at this position stands for the
+                // number unless it echoes another number asked (Ship24 may echo an input
+                // in its own normalisation).
+                let echoes_another = |item: &&Value| {
+                    numbers.iter().any(|other| {
+                        other != number
+                            && item
+                                .get("inputData")
+                                .and_then(|d| json_str(d, "trackingNumber"))
+                                .is_some_and(|tn| tn.eq_ignore_ascii_case(other))
+                    })
+                };
+                let item = items
+                    .iter()
+                    .find(|item| echoed(item) == Some(true))
+                    .or_else(|| items.get(index).filter(|item| !echoes_another(item)));
                 let Some(item) = item else {
-                    return Err(ProviderError::Transient(
+                    return Err(ProviderError::Malformed(
                         "the bulk reply has no item for this number".to_owned(),
                     ));
                 };
-                let failed = item
+                if let Some(error) = item
                     .get("errors")
                     .and_then(Value::as_array)
-                    .is_some_and(|errors| !errors.is_empty())
-                    || item
-                        .get("status")
-                        .and_then(Value::as_str)
-                        .is_some_and(|s| s.eq_ignore_ascii_case("error"));
-                if failed {
-                    Err(ProviderError::Transient(
-                        "Ship24 refused to create the tracker".to_owned(),
-                    ))
-                } else {
-                    self.remember_tracker(number);
-                    Ok(())
+                    .and_then(|errors| errors.first())
+                {
+                    return Err(code_error(
+                        json_str(error, "code").unwrap_or_default(),
+                        json_str(error, "message"),
+                    ));
                 }
+                if json_str(item, "itemStatus").is_some_and(|s| s.eq_ignore_ascii_case("error")) {
+                    return Err(ProviderError::Transient(
+                        "Ship24 refused to create the tracker".to_owned(),
+                    ));
+                }
+                self.remember_tracker(number);
+                Ok(())
             })
             .collect()
     }
 }
 
-/// An error that Ship24 reports in a 2xx body (`errors[]` with a code).
-fn body_error(body: &Value) -> Option<ProviderError> {
-    let first = body.get("errors").and_then(Value::as_array)?.first()?;
-    let code = json_str(first, "code").unwrap_or_default();
-    Some(http::account_error(
-        code,
-        format!("Ship24 reported an error ({code})"),
-    ))
+/// Ship24's 404 code for a tracker it does not have.
+const TRACKER_NOT_FOUND: &str = "tracker_not_found";
+
+/// What a Ship24 error code means (the table in the module docs).
+fn code_error(code: &str, message: Option<&str>) -> ProviderError {
+    let described = || match message {
+        Some(message) => format!("{code}: {message}"),
+        None => code.to_owned(),
+    };
+    match code {
+        "auth_missing_header" | "auth_invalid_header" | "auth_invalid_api_key" => ProviderError::Unauthorised,
+        "quota_limit_reached" | "bulk_create_limit_exceeded" | "no_active_subscription" => {
+            ProviderError::QuotaExhausted
+        }
+        "validation_error" => ProviderError::InvalidNumber(described()),
+        TRACKER_NOT_FOUND
+        | "missing_mandatory_field"
+        | "parsing_error"
+        | "shipping_date_outdated"
+        | "tracker_not_updatable"
+        | "tracker_conflict"
+        | "request_conflict"
+        | "webhook_url_missing"
+        | "processing_error" => ProviderError::Refused(described()),
+        _ => ProviderError::Transient(format!("Ship24 error {}", described())),
+    }
+}
+
+/// What a Ship24 body says, whatever the HTTP status: the first of `errors[]`, or the
+/// bulk endpoint's `error`, unless the body is a bulk reply with a `data` list (then each
+/// item's own errors decide, with a 201, 207 or 400 alike).
+fn read_body(body: &Value) -> BodyReading {
+    let first = body
+        .get("errors")
+        .and_then(Value::as_array)
+        .and_then(|errors| errors.first())
+        .or_else(|| body.get("error").filter(|e| e.is_object()));
+    let code = first.and_then(|first| json_str(first, "code"));
+    match (first, code) {
+        (_, Some("processing_error")) | (None, _) if body.get("data").is_some_and(Value::is_array) => {
+            BodyReading::Answer
+        }
+        (Some(first), Some(code)) => BodyReading::Error(code_error(code, json_str(first, "message"))),
+        _ => BodyReading::Unsure,
+    }
 }
 
 impl<C: Clock> TrackingProvider for Ship24<C> {
@@ -216,20 +305,29 @@ impl<C: Clock> TrackingProvider for Ship24<C> {
             }
             results.push(self.results(number).await);
         }
+        // An account error about one number (a registration refused for the quota) is
+        // still the account's: the provider pauses as after a refused call.
+        self.guarded.pause_after_any(&results);
         results
     }
 }
 
 /// Maps a `/trackers/track` or `/trackers/search/.../results` reply.
-pub fn parse_results(body: &Value, number: &str) -> Lookup {
-    let trackings = body
+///
+/// # Errors
+/// [`ProviderError::Malformed`] when `data.trackings` is not a list.
+pub fn parse_results(body: &Value, number: &str) -> FetchResult {
+    let Some(trackings) = body
         .get("data")
         .and_then(|d| d.get("trackings"))
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    else {
+        return Err(ProviderError::Malformed(
+            "the reply has no trackings list".to_owned(),
+        ));
+    };
     let Some(tracking) = trackings.first() else {
-        return Lookup::Unknown;
+        return Ok(Lookup::Unknown { authoritative: false });
     };
     let shipment = tracking.get("shipment");
     let mut events = Vec::new();
@@ -265,7 +363,7 @@ pub fn parse_results(body: &Value, number: &str) -> Lookup {
         });
     }
     if events.is_empty() {
-        return Lookup::Pending;
+        return Ok(Lookup::Pending);
     }
     let linked_numbers = shipment
         .and_then(|s| s.get("trackingNumbers"))
@@ -288,7 +386,7 @@ pub fn parse_results(body: &Value, number: &str) -> Lookup {
             earliest: None,
             latest: Some(t.with_timezone(&Utc)),
         });
-    Lookup::Found(Shipment {
+    Ok(Lookup::Found(Shipment {
         events,
         origin_country: shipment
             .and_then(|s| json_str(s, "originCountryCode"))
@@ -299,5 +397,5 @@ pub fn parse_results(body: &Value, number: &str) -> Lookup {
         linked_numbers,
         eta,
         weight_grams: None,
-    })
+    }))
 }

@@ -549,7 +549,7 @@ impl<C: Clock> SimulatedCarrier<C> {
             return if is_cainiao_format(number) {
                 Lookup::NotYetShipped
             } else {
-                Lookup::Unknown
+                Lookup::Unknown { authoritative: false }
             };
         }
         let origin = anchor.origin.as_str();
@@ -579,7 +579,7 @@ impl<C: Clock> SimulatedCarrier<C> {
             .collect();
         if events.is_empty() {
             return if asked_local {
-                Lookup::Unknown
+                Lookup::Unknown { authoritative: false }
             } else {
                 Lookup::NotYetShipped
             };

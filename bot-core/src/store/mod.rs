@@ -135,6 +135,8 @@ pub struct ParcelNumber {
     pub linked_from: Option<String>,
     /// When it was first stored.
     pub created_at: DateTime<Utc>,
+    /// What the sources last said about it besides events.
+    pub facts: crate::interpret::SourceFacts,
 }
 
 /// A subscription whose buyer-protection deadline is near, for reminders.
@@ -224,6 +226,9 @@ pub struct PollRecord {
     /// Whether `stage` or `last_event_at` differ from what the store holds; when not,
     /// the parcel's row is left alone (most polls bring nothing new).
     pub parcel_changed: bool,
+    /// What the sources said besides events, when they answered (`None`: keep what is
+    /// stored, e.g. after a poll every source failed).
+    pub facts: Option<crate::interpret::SourceFacts>,
 }
 
 /// A queued message, leased for sending.

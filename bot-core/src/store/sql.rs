@@ -766,7 +766,7 @@ impl Store for SqlStore {
 
     async fn parcel_numbers(&self, parcel: ParcelId) -> Result<Vec<ParcelNumber>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.number, t.carrier, t.linked_from, p.created_at FROM tracking_numbers t \
+            "SELECT t.number, t.carrier, t.linked_from, p.created_at, t.source_facts FROM tracking_numbers t \
              JOIN parcels p ON p.id = t.parcel_id WHERE t.parcel_id = $1 \
              ORDER BY t.linked_from IS NOT NULL, t.number",
         )
@@ -779,7 +779,7 @@ impl Store for SqlStore {
 
     async fn origin_numbers(&self) -> Result<Vec<ParcelNumber>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.number, t.carrier, t.linked_from, p.created_at FROM tracking_numbers t \
+            "SELECT t.number, t.carrier, t.linked_from, p.created_at, t.source_facts FROM tracking_numbers t \
              JOIN parcels p ON p.id = t.parcel_id WHERE t.linked_from IS NULL ORDER BY t.number",
         )
         .fetch_all(&self.pool)
@@ -1037,12 +1037,22 @@ fn optional_time(row: &AnyRow, index: usize) -> Result<Option<DateTime<Utc>>, St
 }
 
 fn parcel_number_of(row: &AnyRow) -> Result<ParcelNumber, StoreError> {
+    let facts: Option<String> = row.try_get(4).map_err(internal)?;
     Ok(ParcelNumber {
         number: row.try_get(0).map_err(internal)?,
         carrier: row.try_get(1).map_err(internal)?,
         linked_from: row.try_get(2).map_err(internal)?,
         created_at: from_millis(row.try_get(3).map_err(internal)?),
+        // Written by this code from the same type; anything unreadable means "nothing".
+        facts: facts
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default(),
     })
+}
+
+/// The stored form of a number's source facts: JSON, or NULL when there are none.
+fn facts_column(facts: &crate::interpret::SourceFacts) -> Option<String> {
+    (!facts.is_empty()).then(|| serde_json::to_string(facts).unwrap_or_default())
 }
 
 fn event_of(row: &AnyRow) -> Result<Event, StoreError> {
@@ -1080,8 +1090,8 @@ fn row_marks(first: usize, width: usize, rows: usize) -> String {
 
 /// Numbers rescheduled by one statement. Small on purpose: sqlx looks up every SQLite
 /// parameter by name, which costs time linear in the parameter count, so a statement
-/// of `n` parameters costs `n²`; 64 rows (129 parameters) keep that negligible.
-const SCHEDULE_CHUNK: usize = 64;
+/// of `n` parameters costs `n²`; 32 rows (129 parameters) keep that negligible.
+const SCHEDULE_CHUNK: usize = 32;
 
 /// The polled numbers' next polls, leases released, in one statement: a round's
 /// schedules cost one round trip instead of one per number.
@@ -1093,19 +1103,24 @@ async fn write_schedules(
     if records.is_empty() {
         return Ok(());
     }
-    // VALUES columns are named column1, column2 in both dialects.
+    // VALUES columns are named column1, column2… in both dialects. `keep` = 1 leaves the
+    // stored source facts alone (no source answered).
     let sql = format!(
         "UPDATE tracking_numbers SET next_poll_at = polled.next_poll, lease_owner = NULL, lease_until = NULL, \
-         last_polled_at = $1, polls = polls + 1 \
-         FROM (SELECT column1 AS number, column2 AS next_poll FROM (VALUES {}) AS v) AS polled \
+         last_polled_at = $1, polls = polls + 1, \
+         source_facts = CASE WHEN polled.keep = 1 THEN tracking_numbers.source_facts ELSE polled.facts END \
+         FROM (SELECT column1 AS number, column2 AS next_poll, column3 AS keep, column4 AS facts \
+               FROM (VALUES {}) AS v) AS polled \
          WHERE tracking_numbers.number = polled.number",
-        row_marks(2, 2, records.len())
+        row_marks(2, 4, records.len())
     );
     let mut query = sqlx::query(&sql).bind(millis(now));
     for record in records {
         query = query
             .bind(record.number.as_str())
-            .bind(record.next_poll_at.map(millis));
+            .bind(record.next_poll_at.map(millis))
+            .bind(i64::from(record.facts.is_none()))
+            .bind(record.facts.as_ref().and_then(facts_column));
     }
     query.execute(&mut **tx).await.map_err(internal)?;
     Ok(())

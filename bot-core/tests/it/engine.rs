@@ -13,6 +13,7 @@ use bot_core::provider::Providers;
 use bot_core::provider::sim::SimulatedCarrier;
 use bot_core::store::{ChatId, ChatRef, SqlStore, Store};
 
+use crate::providers::{cainiao_on, json, json_with, seventeen_on, ship24_on};
 use crate::store::sqlite_store;
 
 fn start() -> DateTime<Utc> {
@@ -35,6 +36,11 @@ fn settings(owner: &str) -> EngineSettings {
 
 async fn world_on(store: SqlStore, clock: SimulatedClock, owner: &str) -> World {
     let providers = Providers::new(vec![Arc::new(SimulatedCarrier::new(clock.clone()))]);
+    world_asking(store, clock, owner, providers)
+}
+
+/// A world whose engine asks `providers`.
+fn world_asking(store: SqlStore, clock: SimulatedClock, owner: &str, providers: Providers) -> World {
     let telegram = RecordingNotifier::new("telegram", SendLimits::TELEGRAM);
     let discord = RecordingNotifier::new("discord", SendLimits::DISCORD);
     let notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(telegram.clone()), Arc::new(discord.clone())];
@@ -74,6 +80,24 @@ impl World {
         // What /track does: the first look is answered in the reply, not pushed.
         self.engine.refresh(view).await.expect("refresh");
         id
+    }
+
+    /// The chat's first parcel.
+    async fn first_view(&self, chat: ChatId) -> bot_core::store::SubscriptionView {
+        let views = self.engine.store().subscriptions(chat).await.expect("views");
+        views.into_iter().next().expect("a parcel")
+    }
+
+    /// The judgement of the chat's first parcel from what the store holds.
+    async fn stored_assessment(
+        &self,
+        chat: ChatId,
+    ) -> (bot_core::interpret::Assessment, Vec<bot_core::interpret::Event>) {
+        let view = self.first_view(chat).await;
+        self.engine
+            .assess_parcel(view.parcel, None, None)
+            .await
+            .expect("assess")
     }
 
     /// Lets simulated time pass in steps of `step`, ticking after each.
@@ -208,7 +232,8 @@ async fn a_silence_past_the_act_limit_gives_one_advice() {
         "{}",
         advice[0]
     );
-    assert!(advice[0].contains("message the seller"), "{}", advice[0]);
+    // The simulated carrier knows the label (not handed over): the seller has to ship.
+    assert!(advice[0].contains("ask them to ship it now"), "{}", advice[0]);
     assert_eq!(sent.len(), 1, "nothing else to say about a number never scanned");
 }
 
@@ -456,4 +481,104 @@ async fn a_crash_mid_dispatch_repeats_only_the_message_in_flight() {
         1,
         "only one message was in flight when it crashed"
     );
+}
+
+// ------------------------------------------------ account and number errors of providers
+
+const SHIP24_QUOTA: &str = include_str!("../fixtures/ship24/spec_bulk_quota.json");
+const SHIP24_INVALID: &str = include_str!("../fixtures/ship24/spec_invalid_number.json");
+const SEVENTEEN_FOUND: &str = include_str!("../fixtures/seventeen_track/gettrackinfo_found.json");
+
+#[tokio::test]
+async fn a_quota_error_pauses_only_that_provider() {
+    use wiremock::matchers::{any, method, path};
+    use wiremock::{Mock, MockServer};
+    let clock = SimulatedClock::new(start());
+    let ship24 = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(json_with(403, SHIP24_QUOTA))
+        .mount(&ship24)
+        .await;
+    let seventeen = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/track/v2.2/gettrackinfo"))
+        .respond_with(json(SEVENTEEN_FOUND))
+        .mount(&seventeen)
+        .await;
+    let providers = Providers::new(vec![
+        Arc::new(ship24_on(&ship24, clock.clone())),
+        Arc::new(seventeen_on(&seventeen, clock.clone())),
+    ]);
+    let world = world_asking(sqlite_store().await, clock.clone(), "engine-a", providers);
+    let alice = ChatRef::new("telegram", "1001").expect("chat");
+    let chat = world.subscribe(&alice, "RB123456785CN").await;
+    let view = world.first_view(chat).await;
+    for _ in 0..3 {
+        clock.advance(Duration::minutes(20));
+        assert!(
+            world.engine.refresh(&view).await.expect("refresh"),
+            "17TRACK answers"
+        );
+    }
+    assert_eq!(asked(&ship24).await, 1, "Ship24 is paused after its quota error");
+    assert_eq!(asked(&seventeen).await, 4, "17TRACK is asked every time");
+    clock.advance(bot_core::provider::guard::QUOTA_PAUSE);
+    world.engine.refresh(&view).await.expect("refresh");
+    assert_eq!(asked(&ship24).await, 2, "asked again once the pause is over");
+}
+
+#[tokio::test]
+async fn an_invalid_number_answer_stops_polling_it_and_tells_the_buyer_once() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer};
+    let clock = SimulatedClock::new(start());
+    let ship24 = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/public/v1/trackers/track"))
+        .respond_with(json_with(400, SHIP24_INVALID))
+        .expect(1)
+        .mount(&ship24)
+        .await;
+    let providers = Providers::new(vec![Arc::new(ship24_on(&ship24, clock.clone()))]);
+    let world = world_asking(sqlite_store().await, clock, "engine-a", providers);
+    let alice = ChatRef::new("telegram", "1001").expect("chat");
+    let chat = world.subscribe(&alice, "LX123456785CN").await;
+    world.run_for(Duration::days(3), Duration::hours(1)).await;
+    let sent = world.telegram.sent();
+    let told = messages_containing(&sent, "not a valid tracking number");
+    assert_eq!(told.len(), 1, "{sent:#?}");
+    assert!(told[0].contains("Ship24 says LX123456785CN"), "{}", told[0]);
+    assert_eq!(sent.len(), 1, "nothing else about a number the source refused");
+    let (assessment, _) = world.stored_assessment(chat).await;
+    assert_eq!(assessment.authenticity.reasons, vec!["invalid_at_ship24"]);
+}
+
+#[tokio::test]
+async fn a_followed_number_not_handed_over_is_awaiting_dispatch() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer};
+    let clock = SimulatedClock::new(start());
+    let cainiao = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json(include_str!("../fixtures/cainiao/not_handed_over.json")))
+        .mount(&cainiao)
+        .await;
+    let providers = Providers::new(vec![Arc::new(cainiao_on(&cainiao, clock.clone()))]);
+    let world = world_asking(sqlite_store().await, clock, "engine-a", providers);
+    let alice = ChatRef::new("telegram", "1001").expect("chat");
+    let chat = world.subscribe(&alice, "LP00498000000000").await;
+    let (assessment, _) = world.stored_assessment(chat).await;
+    assert_eq!(
+        assessment.authenticity.verdict,
+        bot_core::interpret::judge::AuthenticityVerdict::AwaitingDispatch
+    );
+    assert_eq!(assessment.next_step, "next.wait_dispatch");
+}
+
+/// How many requests a fake server received.
+async fn asked(server: &wiremock::MockServer) -> usize {
+    server
+        .received_requests()
+        .await
+        .map_or(0, |requests| requests.len())
 }

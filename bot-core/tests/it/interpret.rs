@@ -339,6 +339,63 @@ fn verdict_not_scanned_yet_then_suspicious() {
     assert_eq!(late.silence.map(|s| s.verdict), Some(SilenceVerdict::Act));
 }
 
+/// A Cainiao number without events, `days` after shipping, with what the sources said.
+fn silent_cainiao_number(days: u32, sources: serde_json::Value) -> Assessment {
+    case(serde_json::json!({
+        "number": "LP00498000000000",
+        "now": format!("2026-09-{:02}T00:00:00Z", 1 + days),
+        "shipped_at": "2026-09-01T00:00:00Z",
+        "events": [],
+        "sources": sources
+    }))
+}
+
+#[test]
+fn awaiting_dispatch_is_its_own_state_with_its_own_advice() {
+    let early = silent_cainiao_number(3, serde_json::json!({"not_handed_over": true}));
+    assert_eq!(early.authenticity.verdict, AuthenticityVerdict::AwaitingDispatch);
+    assert_eq!(early.next_step, "next.wait_dispatch");
+    assert!(
+        early.summary.contains("not handed the parcel over"),
+        "{}",
+        early.summary
+    );
+    let late = silent_cainiao_number(11, serde_json::json!({"not_handed_over": true}));
+    assert_eq!(late.authenticity.verdict, AuthenticityVerdict::AwaitingDispatch);
+    assert_eq!(late.next_step, "next.ask_seller_dispatch");
+    assert_eq!(
+        late.authenticity.reasons,
+        vec!["awaiting_dispatch", "past_first_scan_window"]
+    );
+}
+
+#[test]
+fn unknown_to_cainiao_is_a_reason_only_after_the_first_scan_window() {
+    let early = silent_cainiao_number(3, serde_json::json!({"unknown_to": ["cainiao"]}));
+    assert_eq!(early.authenticity.verdict, AuthenticityVerdict::NotScannedYet);
+    assert!(
+        !early
+            .authenticity
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("unknown_to"))
+    );
+    let late = silent_cainiao_number(11, serde_json::json!({"unknown_to": ["cainiao"]}));
+    assert_eq!(late.authenticity.verdict, AuthenticityVerdict::Suspicious);
+    assert!(
+        late.authenticity
+            .reasons
+            .contains(&"unknown_to_cainiao".to_owned())
+    );
+    let pending = silent_cainiao_number(1, serde_json::json!({"pending": true}));
+    assert_eq!(pending.authenticity.verdict, AuthenticityVerdict::NotScannedYet);
+    assert!(
+        pending.summary.contains("just started looking"),
+        "{}",
+        pending.summary
+    );
+}
+
 #[test]
 fn verdict_typo_and_untracked_service() {
     let typo =

@@ -128,3 +128,70 @@ proptest! {
         }
     }
 }
+
+/// What `TrackingNumber::parse` makes of one input: `Ok(format)` or the error's words.
+#[track_caller]
+fn check_parse(input: &str, expect: Result<&str, &str>) {
+    let got = TrackingNumber::parse(input)
+        .map(|n| n.format())
+        .map_err(|e| e.to_string());
+    match (&got, expect) {
+        (Ok(format), Ok(wanted)) => assert_eq!(*format, wanted, "{input}"),
+        (Err(why), Err(wanted)) => assert!(why.contains(wanted), "{input}: {why}"),
+        _ => panic!("{input}: got {got:?}, expected {expect:?}"),
+    }
+}
+
+/// Recognition guides, it does not gate: plausible numbers of shapes the catalogue does
+/// not list are tracked; known formats keep their checks.
+#[test]
+fn plausible_unknown_shapes_are_tracked_and_known_formats_keep_their_checks() {
+    // Shapes real Cainiao replies carry (see tests/fixtures/cainiao/README.md).
+    check_parse("LP00123456789CN", Ok("unknown"));
+    check_parse("36YPH337263201000935107", Ok("unknown"));
+    check_parse("SINOA00241668IL", Ok("unknown"));
+    check_parse("AE010698498", Ok("cainiao_ae"));
+    check_parse("XQ7788AB9", Ok("unknown"));
+    check_parse("AB123", Err("not a tracking number"));
+    // Short on purpose: a command argument of 5 characters with 4 digits.
+    check_parse("AB1234", Ok("unknown"));
+    // Known formats keep their checks: a failing S10 check digit is still a typo.
+    check_parse("RB123456786CN", Err("check digit"));
+    // A look-alike away from a known format is a typo, not an unknown shape.
+    check_parse("RB1234S6785CN", Err("not a tracking number"));
+    // Not tracking numbers: an order number, phone numbers, test patterns.
+    check_parse("8199123412341234", Err("order number"));
+    for not_plausible in [
+        "13812345678",
+        "79161234567",
+        "0031612345678",
+        "123456789",
+        "AAAA1111",
+    ] {
+        assert_ne!(
+            recognise_compact(not_plausible).outcome,
+            Outcome::Plausible,
+            "{not_plausible}"
+        );
+    }
+    let number = TrackingNumber::parse("LP00123456789CN").expect("plausible");
+    assert!(!number.is_known_format());
+    assert!(!number.is_confident());
+    let recognition = recognise("LP00123456789CN").remove(0);
+    assert_eq!(recognition.outcome, Outcome::Plausible);
+    assert!(recognition.is_trackable() && !recognition.is_valid());
+    assert!(
+        recognition.note().contains("shape I do not know"),
+        "{}",
+        recognition.note()
+    );
+}
+
+#[test]
+fn a_postcode_in_running_text_is_not_a_number() {
+    let found = recognise("I live at 75001 Paris");
+    assert!(
+        found.iter().all(|r| r.normalized.as_deref() != Some("75001")),
+        "{found:?}"
+    );
+}

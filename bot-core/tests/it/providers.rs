@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bot_core::clock::SimulatedClock;
+use bot_core::clock::{Clock, SimulatedClock};
 use bot_core::interpret::Stage;
 use bot_core::number::TrackingNumber;
 use bot_core::provider::cainiao::{Cainiao, CainiaoConfig};
 use bot_core::provider::guard::RetryPolicy;
-use bot_core::provider::seventeen_track::{SeventeenTrack, SeventeenTrackConfig};
-use bot_core::provider::ship24::{Ship24, Ship24Config};
+use bot_core::provider::seventeen_track::SeventeenTrack;
+use bot_core::provider::ship24::Ship24;
 use bot_core::provider::sim::SimulatedCarrier;
 use bot_core::provider::{
     DynProvider, FetchResult, Lookup, ProviderError, Providers, RegistrationLedger, Shipment,
@@ -32,10 +32,26 @@ const SEVENTEEN_REGISTERED: &str = include_str!("../fixtures/seventeen_track/reg
 const SEVENTEEN_NOT_REGISTERED: &str = include_str!("../fixtures/seventeen_track/not_registered.json");
 const SEVENTEEN_QUOTA: &str = include_str!("../fixtures/seventeen_track/quota.json");
 const SHIP24_FOUND: &str = include_str!("../fixtures/ship24/track_found.json");
-const SHIP24_BULK: &str = include_str!("../fixtures/ship24/bulk_created.json");
 const SHIP24_EMPTY: &str = include_str!("../fixtures/ship24/results_empty.json");
 const SHIP24_PENDING: &str = include_str!("../fixtures/ship24/results_pending.json");
-const SHIP24_QUOTA: &str = include_str!("../fixtures/ship24/quota.json");
+const SHIP24_BULK: &str = include_str!("../fixtures/ship24/spec_bulk_created.json");
+const SHIP24_BULK_PARTIAL: &str = include_str!("../fixtures/ship24/spec_bulk_partial.json");
+const SHIP24_BULK_INVALID: &str = include_str!("../fixtures/ship24/spec_bulk_invalid.json");
+const SHIP24_BULK_QUOTA: &str = include_str!("../fixtures/ship24/spec_bulk_quota.json");
+const SHIP24_INVALID: &str = include_str!("../fixtures/ship24/spec_invalid_number.json");
+const SHIP24_TRACK_FOUND: &str = include_str!("../fixtures/ship24/spec_track_found.json");
+const SHIP24_SEARCH_FOUND: &str = include_str!("../fixtures/ship24/spec_search_results.json");
+const SHIP24_NO_TRACKER: &str = include_str!("../fixtures/ship24/spec_tracker_not_found.json");
+const CAINIAO_UNKNOWN: &str = include_str!("../fixtures/cainiao/unknown.json");
+const CAINIAO_NOT_HANDED_OVER: &str = include_str!("../fixtures/cainiao/not_handed_over.json");
+const CAINIAO_CUSTOMS_LP_CN: &str = include_str!("../fixtures/cainiao/customs_lp_cn.json");
+const CAINIAO_WRONG_TYPES: &str = include_str!("../fixtures/cainiao/wrong_types.json");
+const CAINIAO_DETAIL_NOT_A_LIST: &str = include_str!("../fixtures/cainiao/detail_not_a_list.json");
+const SEVENTEEN_BAD_KEY: &str = include_str!("../fixtures/seventeen_track/bad_key.json");
+const SEVENTEEN_DAILY_LIMIT: &str = include_str!("../fixtures/seventeen_track/daily_limit.json");
+const SEVENTEEN_INTERNAL: &str = include_str!("../fixtures/seventeen_track/internal_error.json");
+const SEVENTEEN_INVALID: &str = include_str!("../fixtures/seventeen_track/gettrackinfo_invalid.json");
+const SEVENTEEN_NO_CARRIER: &str = include_str!("../fixtures/seventeen_track/carrier_not_detected.json");
 
 fn number(text: &str) -> TrackingNumber {
     TrackingNumber::parse(text).expect("a valid tracking number")
@@ -56,6 +72,12 @@ fn retry() -> RetryPolicy {
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 
+/// A Cainiao client of `server` living in `clock`'s time, asking each number at most
+/// every 15 minutes.
+pub(crate) fn cainiao_on(server: &MockServer, clock: SimulatedClock) -> Cainiao<SimulatedClock> {
+    cainiao(server, clock, 15)
+}
+
 fn cainiao(server: &MockServer, clock: SimulatedClock, per_number_minutes: i64) -> Cainiao<SimulatedClock> {
     Cainiao::new(
         CainiaoConfig {
@@ -71,38 +93,95 @@ fn cainiao(server: &MockServer, clock: SimulatedClock, per_number_minutes: i64) 
     .expect("client")
 }
 
+fn keyed(server: &MockServer, key: &str) -> bot_core::provider::KeyedConfig {
+    bot_core::provider::KeyedConfig {
+        base_url: server.uri(),
+        api_key: key.to_owned().into(),
+        batch_size: 100,
+        requests_per_second: 1000.0,
+        timeout: TIMEOUT,
+        retry: retry(),
+    }
+}
+
 fn seventeen(server: &MockServer) -> SeventeenTrack<SimulatedClock> {
-    SeventeenTrack::new(
-        SeventeenTrackConfig {
-            base_url: server.uri(),
-            api_key: "test-key-17".to_owned().into(),
-            batch_size: 40,
-            requests_per_second: 1000.0,
-            timeout: TIMEOUT,
-            retry: retry(),
-        },
-        clock(),
-    )
-    .expect("client")
+    seventeen_on(server, clock())
+}
+
+/// A 17TRACK client of `server` living in `clock`'s time.
+pub(crate) fn seventeen_on(server: &MockServer, clock: SimulatedClock) -> SeventeenTrack<SimulatedClock> {
+    SeventeenTrack::new(keyed(server, "test-key-17"), clock).expect("client")
 }
 
 fn ship24(server: &MockServer) -> Ship24<SimulatedClock> {
-    Ship24::new(
-        Ship24Config {
-            base_url: server.uri(),
-            api_key: "test-key-24".to_owned().into(),
-            batch_size: 100,
-            requests_per_second: 1000.0,
-            timeout: TIMEOUT,
-            retry: retry(),
-        },
-        clock(),
-    )
-    .expect("client")
+    ship24_on(server, clock())
 }
 
-fn json(body: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), "application/json")
+/// A Ship24 client of `server` living in `clock`'s time.
+pub(crate) fn ship24_on(server: &MockServer, clock: SimulatedClock) -> Ship24<SimulatedClock> {
+    Ship24::new(keyed(server, "test-key-24"), clock).expect("client")
+}
+
+pub(crate) fn json(body: &str) -> ResponseTemplate {
+    json_with(200, body)
+}
+
+pub(crate) fn json_with(status: u16, body: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), "application/json")
+}
+
+/// Mounts `reply` for `verb route` on `server`, expected `times` times when given.
+async fn serve(server: &MockServer, verb: &str, route: &str, reply: ResponseTemplate, times: Option<u64>) {
+    let mock = Mock::given(method(verb)).and(path(route)).respond_with(reply);
+    match times {
+        Some(times) => mock.expect(times).mount(server).await,
+        None => mock.mount(server).await,
+    }
+}
+
+/// A fake server answering each `(verb, route, reply, calls)`, each route expected
+/// exactly `calls` times.
+async fn fake(routes: Vec<(&str, &str, ResponseTemplate, u64)>) -> MockServer {
+    let server = MockServer::start().await;
+    for (verb, route, reply, calls) in routes {
+        serve(&server, verb, route, reply, Some(calls)).await;
+    }
+    server
+}
+
+/// Which real provider a test asks.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Cainiao,
+    SeventeenTrack,
+    Ship24,
+}
+
+impl Source {
+    fn provider(self, server: &MockServer) -> Box<dyn DynProvider> {
+        match self {
+            Source::Cainiao => Box::new(cainiao(server, clock(), 15)),
+            Source::SeventeenTrack => Box::new(seventeen(server)),
+            Source::Ship24 => Box::new(ship24(server)),
+        }
+    }
+}
+
+/// Asks `source` about `number` once, its fake server answering `reply` on `verb route`
+/// exactly `calls` times (retries included), and returns the one result.
+async fn ask_once(
+    source: Source,
+    verb: &str,
+    route: &str,
+    reply: ResponseTemplate,
+    calls: u64,
+    number: &str,
+) -> FetchResult {
+    let server = MockServer::start().await;
+    serve(&server, verb, route, reply, Some(calls)).await;
+    fetch(source.provider(&server).as_ref(), &[number])
+        .await
+        .remove(0)
 }
 
 #[track_caller]
@@ -228,8 +307,8 @@ async fn cainiao_mixed_batch_is_one_request_with_one_answer_per_number() {
     .await;
     assert_eq!(
         results[0],
-        Ok(Lookup::Unknown),
-        "EXTERNAL with no events: unknown to Cainiao"
+        Ok(Lookup::Unknown { authoritative: true }),
+        "EXTERNAL with no events: unknown to Cainiao, which issues LP numbers"
     );
     assert_eq!(
         results[1],
@@ -238,7 +317,7 @@ async fn cainiao_mixed_batch_is_one_request_with_one_answer_per_number() {
     );
     assert_eq!(found(&results[2]).destination_country.as_deref(), Some("FR"));
     assert!(
-        matches!(results[3], Err(ProviderError::Transient(_))),
+        matches!(results[3], Err(ProviderError::Malformed(_))),
         "a number missing from the reply is an error, not unknown: {:?}",
         results[3]
     );
@@ -357,10 +436,27 @@ fn failure_matrix() -> Vec<(ResponseTemplate, Box<dyn Fn(&FetchResult)>)> {
             json("{\"module\": [ {\"mailNo\": "),
             Box::new(|r| {
                 assert!(
-                    matches!(r, Err(ProviderError::Transient(why)) if why.contains("JSON")),
-                    "malformed: {r:?}"
+                    matches!(r, Err(ProviderError::Malformed(why)) if why.contains("JSON")),
+                    "truncated: {r:?}"
                 )
             }),
+        ),
+        (
+            // 10 MB of JSON-looking text: refused past the size limit, never parsed.
+            json(&format!("{{\"module\":[\"{}\"]}}", "x".repeat(10 * 1024 * 1024))),
+            Box::new(|r| {
+                assert!(
+                    matches!(r, Err(ProviderError::Malformed(why)) if why.contains("larger")),
+                    "10 MB: {r:?}"
+                )
+            }),
+        ),
+        (
+            ResponseTemplate::new(200).set_body_raw(
+                b"<!DOCTYPE html><html><body>Welcome</body></html>".to_vec(),
+                "text/html; charset=utf-8",
+            ),
+            Box::new(|r| assert!(matches!(r, Err(ProviderError::Blocked(_))), "HTML 200: {r:?}")),
         ),
         (
             json(CAINIAO_FOUND).set_delay(Duration::from_secs(3)),
@@ -480,8 +576,8 @@ async fn seventeen_track_registers_a_number_once_and_never_again() {
     assert_eq!(found(&results[0]).events.len(), 1);
     assert_eq!(
         results[1],
-        Ok(Lookup::Unknown),
-        "17TRACK's NotFound with no events"
+        Ok(Lookup::Unknown { authoritative: false }),
+        "17TRACK's NotFound with no events: an aggregator is never authoritative"
     );
     assert_eq!(
         results[2],
@@ -517,13 +613,6 @@ async fn seventeen_track_failures_are_classified() {
         }
         assert!(provider.registered().is_empty(), "a failure registers nothing");
     }
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(json(SEVENTEEN_QUOTA))
-        .mount(&server)
-        .await;
-    let results = fetch(&seventeen(&server), &["RB123456785CN"]).await;
-    assert_eq!(results[0], Err(ProviderError::QuotaExhausted));
 }
 
 // ---------------------------------------------------------------- Ship24
@@ -565,27 +654,28 @@ async fn ship24_creates_several_trackers_in_one_bulk_call() {
     Mock::given(method("POST"))
         .and(path("/public/v1/trackers/bulk"))
         .and(body_json(serde_json::json!([
-            { "trackingNumber": "RB123456785CN" },
-            { "trackingNumber": "CP123456785FR" }
+            { "trackingNumber": "9400115901047177598206" },
+            { "trackingNumber": "9400111202544843610609" }
         ])))
-        .respond_with(json(SHIP24_BULK))
+        // Ship24's documented reply: the created trackers as a list under `data`.
+        .respond_with(json_with(201, SHIP24_BULK))
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path("/public/v1/trackers/search/RB123456785CN/results"))
+        .and(path("/public/v1/trackers/search/9400115901047177598206/results"))
         .respond_with(json(SHIP24_PENDING))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path("/public/v1/trackers/search/CP123456785FR/results"))
+        .and(path("/public/v1/trackers/search/9400111202544843610609/results"))
         .respond_with(json(SHIP24_EMPTY))
         .mount(&server)
         .await;
     let provider = ship24(&server);
-    let results = fetch(&provider, &["RB123456785CN", "CP123456785FR"]).await;
+    let results = fetch(&provider, &["9400115901047177598206", "9400111202544843610609"]).await;
     assert_eq!(results[0], Ok(Lookup::Pending));
-    assert_eq!(results[1], Ok(Lookup::Unknown));
+    assert_eq!(results[1], Ok(Lookup::Unknown { authoritative: false }));
 }
 
 #[tokio::test]
@@ -601,17 +691,6 @@ async fn ship24_failures_are_classified() {
             check(&result);
         }
     }
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(json(SHIP24_QUOTA))
-        .mount(&server)
-        .await;
-    let results = fetch(&ship24(&server), &["LX123456785CN"]).await;
-    assert_eq!(
-        results[0],
-        Err(ProviderError::QuotaExhausted),
-        "an error in a 200 body"
-    );
 }
 
 // ---------------------------------------------------------------- Routing
@@ -745,4 +824,355 @@ async fn seventeen_track_registers_nothing_when_the_ledger_cannot_be_read() {
         "{results:?}"
     );
     assert!(provider.registered().is_empty());
+}
+
+// ---------------------------------------------------------------- Published replies
+
+/// Ship24's routes, and the search for the number of its documented examples.
+const TRACK: &str = "/public/v1/trackers/track";
+const BULK: &str = "/public/v1/trackers/bulk";
+const SEARCH_USPS: &str = "/public/v1/trackers/search/9400115901047177598206/results";
+
+#[tokio::test]
+async fn cainiao_published_replies_keep_unknown_not_handed_over_and_found_apart() {
+    let server = MockServer::start().await;
+    for (number, body) in [
+        ("LP00000000000", CAINIAO_UNKNOWN),
+        ("LP00498000000000", CAINIAO_NOT_HANDED_OVER),
+        ("LP00123456789CN", CAINIAO_CUSTOMS_LP_CN),
+    ] {
+        Mock::given(method("GET"))
+            .and(query_param("mailNos", number))
+            .respond_with(json(body))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let provider = cainiao(&server, clock(), 15);
+    let results = fetch(&provider, &["LP00000000000"]).await;
+    assert_eq!(
+        results[0],
+        Ok(Lookup::Unknown { authoritative: false }),
+        "a shape Cainiao does not issue: its unknown is not authoritative"
+    );
+    let results = fetch(&provider, &["LP00498000000000"]).await;
+    assert_eq!(results[0], Ok(Lookup::NotYetShipped));
+    let results = fetch(&provider, &["LP00123456789CN"]).await;
+    let shipment = found(&results[0]);
+    assert_eq!(shipment.events.len(), 3);
+    assert_eq!(
+        shipment.events[0].text, "Import customs clearance complete",
+        "an empty desc falls back to standerdDesc"
+    );
+    assert_eq!(shipment.events[0].code.as_deref(), Some("CC_IM_SUCCESS"));
+    assert_eq!(shipment.destination_country.as_deref(), Some("BR"));
+    assert_eq!(shipment.origin_country.as_deref(), Some("CN"));
+    assert!(shipment.eta.is_some());
+}
+
+#[tokio::test]
+async fn an_unknown_shape_number_reaches_every_provider_that_detects_carriers() {
+    let number = number("LP00123456789CN");
+    assert!(
+        !number.is_known_format(),
+        "the catalogue does not list this shape"
+    );
+    let cainiao_server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(query_param("mailNos", "LP00123456789CN"))
+        .respond_with(json(CAINIAO_CUSTOMS_LP_CN))
+        .expect(1)
+        .mount(&cainiao_server)
+        .await;
+    let seventeen_server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/track/v2.2/gettrackinfo"))
+        .and(body_json(serde_json::json!([{ "number": "LP00123456789CN" }])))
+        .respond_with(json(
+            r#"{"code":0,"data":{"accepted":[{"number":"LP00123456789CN","track_info":{"latest_status":{"status":"NotFound"}}}],"rejected":[]}}"#,
+        ))
+        .expect(1)
+        .mount(&seventeen_server)
+        .await;
+    let ship24_server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TRACK))
+        .and(body_json(
+            serde_json::json!({ "trackingNumber": "LP00123456789CN" }),
+        ))
+        .respond_with(json(SHIP24_EMPTY))
+        .expect(1)
+        .mount(&ship24_server)
+        .await;
+    let clock = clock();
+    let providers = Providers::new(vec![
+        Arc::new(cainiao(&cainiao_server, clock.clone(), 15)),
+        Arc::new(seventeen(&seventeen_server)),
+        Arc::new(ship24(&ship24_server)),
+    ]);
+    let report = track_once(&providers, &number, None, clock.now())
+        .await
+        .expect("the sources answered");
+    let answers: Vec<(&str, &str)> = report.sources().iter().map(|s| (s.provider, s.outcome)).collect();
+    assert_eq!(
+        answers,
+        vec![
+            ("cainiao", "found"),
+            ("seventeen_track", "unknown"),
+            ("ship24", "unknown")
+        ]
+    );
+    assert_eq!(report.assessment.stage, Some(Stage::CustomsReleased));
+}
+
+// ------------------------------------------------- 17TRACK codes read before the status
+
+#[tokio::test]
+async fn seventeen_track_bad_key_in_a_200_stops_the_provider_without_retrying() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(json(SEVENTEEN_BAD_KEY))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let provider = seventeen(&server);
+    for _ in 0..3 {
+        let results = fetch(&provider, &["RB123456785CN"]).await;
+        assert_eq!(results[0], Err(ProviderError::Unauthorised));
+    }
+    assert!(provider.registered().is_empty());
+}
+
+#[tokio::test]
+async fn seventeen_track_quota_pauses_the_provider_until_its_reset() {
+    for body in [SEVENTEEN_QUOTA, SEVENTEEN_DAILY_LIMIT] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(json(body))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let clock = clock();
+        let provider = seventeen_on(&server, clock.clone());
+        assert_eq!(
+            fetch(&provider, &["RB123456785CN"]).await[0],
+            Err(ProviderError::QuotaExhausted),
+            "{body}"
+        );
+        clock.advance(chrono::Duration::hours(1));
+        assert_eq!(
+            fetch(&provider, &["RB123456785CN"]).await[0],
+            Err(ProviderError::QuotaExhausted),
+            "paused: answered without asking"
+        );
+        clock.advance(bot_core::provider::guard::QUOTA_PAUSE);
+        fetch(&provider, &["RB123456785CN"]).await;
+    }
+}
+
+#[tokio::test]
+async fn seventeen_track_carrier_not_detected_at_registration_is_unknown() {
+    let server = MockServer::start().await;
+    serve(
+        &server,
+        "POST",
+        "/track/v2.2/gettrackinfo",
+        json(SEVENTEEN_NOT_REGISTERED),
+        None,
+    )
+    .await;
+    serve(
+        &server,
+        "POST",
+        "/track/v2.2/register",
+        json(SEVENTEEN_NO_CARRIER),
+        Some(1),
+    )
+    .await;
+    let results = fetch(&seventeen(&server), &["CP123456785FR"]).await;
+    assert_eq!(results[0], Ok(Lookup::Unknown { authoritative: false }));
+}
+
+#[tokio::test]
+async fn provider_codes_decide_before_the_status() {
+    let gettrackinfo = "/track/v2.2/gettrackinfo";
+    // -18010003 is 17TRACK's internal error: transient, retried once (two calls).
+    let result = ask_once(
+        Source::SeventeenTrack,
+        "POST",
+        gettrackinfo,
+        json(SEVENTEEN_INTERNAL),
+        2,
+        "RB123456785CN",
+    )
+    .await;
+    assert!(matches!(result, Err(ProviderError::Transient(_))), "{result:?}");
+    // -18010012 is "the format of data is invalid": the number, not a quota; not retried,
+    // and a number 17TRACK calls invalid is never registered (no mock for `register`).
+    let result = ask_once(
+        Source::SeventeenTrack,
+        "POST",
+        gettrackinfo,
+        json(SEVENTEEN_INVALID),
+        1,
+        "XQ7788AB9",
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(ProviderError::InvalidNumber(why)) if why.contains("-18010012")),
+        "{result:?}"
+    );
+    // Ship24's 400 validation_error: the number is invalid, not "temporarily unavailable".
+    let result = ask_once(
+        Source::Ship24,
+        "POST",
+        TRACK,
+        json_with(400, SHIP24_INVALID),
+        1,
+        "LX123456785CN",
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(ProviderError::InvalidNumber(why)) if why.contains("validation_error")),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_json_types_are_malformed_never_an_answer() {
+    let cases = [
+        (Source::Cainiao, CAINIAO_WRONG_TYPES),
+        (Source::Cainiao, CAINIAO_DETAIL_NOT_A_LIST),
+        (Source::Cainiao, "[1,2,3]"),
+        (Source::Cainiao, "null"),
+        (Source::SeventeenTrack, r#"{"code":"0","data":{"accepted":[]}}"#),
+        (Source::SeventeenTrack, r#"{"code":0,"data":[]}"#),
+        (
+            Source::SeventeenTrack,
+            r#"{"code":0,"data":{"accepted":{"number":"AP00839790702074"}}}"#,
+        ),
+        (Source::SeventeenTrack, r#"{"data":{"accepted":[]}}"#),
+        (Source::Ship24, r#"{"data":{"trackings":{}}}"#),
+        (Source::Ship24, r#"{"data":null}"#),
+        (Source::Ship24, r#"{"data":{"trackings":"none"}}"#),
+    ];
+    for (source, body) in cases {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(json(body))
+            .mount(&server)
+            .await;
+        let result = fetch(source.provider(&server).as_ref(), &["AP00839790702074"])
+            .await
+            .remove(0);
+        assert!(
+            matches!(result, Err(ProviderError::Malformed(_))),
+            "{source:?} {body}: {result:?}"
+        );
+    }
+}
+
+// ------------------------------------------------------------ Ship24 codes and bulk
+
+#[tokio::test]
+async fn ship24_documented_track_reply_maps_events_and_the_handoff() {
+    let server = fake(vec![
+        ("POST", TRACK, json(SHIP24_TRACK_FOUND), 1),
+        ("GET", SEARCH_USPS, json(SHIP24_SEARCH_FOUND), 1),
+    ])
+    .await;
+    let provider = ship24(&server);
+    let first = fetch(&provider, &["9400115901047177598206"]).await;
+    let shipment = found(&first[0]);
+    assert_eq!(shipment.events.len(), 9);
+    assert_eq!(shipment.linked_numbers[0].number, "9400111202544843610364");
+    found(&fetch(&provider, &["9400115901047177598206"]).await[0]);
+}
+
+#[tokio::test]
+async fn ship24_quota_in_a_403_body_is_quota_and_pauses_only_ship24() {
+    let server = fake(vec![("POST", BULK, json_with(403, SHIP24_BULK_QUOTA), 1)]).await;
+    let provider = ship24(&server);
+    let results = fetch(&provider, &["LX123456785CN", "RB123456785CN"]).await;
+    assert_eq!(results, vec![Err(ProviderError::QuotaExhausted); 2]);
+    let again = fetch(&provider, &["LX123456785CN"]).await;
+    assert_eq!(again[0], Err(ProviderError::QuotaExhausted), "paused, not asked");
+}
+
+#[tokio::test]
+async fn ship24_bulk_items_decide_per_number() {
+    let server = fake(vec![
+        ("POST", BULK, json_with(207, SHIP24_BULK_PARTIAL), 1),
+        ("GET", SEARCH_USPS, json(SHIP24_SEARCH_FOUND), 1),
+    ])
+    .await;
+    let provider = ship24(&server);
+    let results = fetch(&provider, &["9400115901047177598206", "LX123456785CN"]).await;
+    found(&results[0]);
+    assert!(
+        matches!(results[1], Err(ProviderError::InvalidNumber(_))),
+        "the second item failed validation: {:?}",
+        results[1]
+    );
+
+    let server = fake(vec![("POST", BULK, json_with(400, SHIP24_BULK_INVALID), 1)]).await;
+    let results = fetch(&ship24(&server), &["LX123456785CN", "RB123456785CN"]).await;
+    assert!(
+        matches!(results[0], Err(ProviderError::InvalidNumber(_))),
+        "{results:?}"
+    );
+    assert!(
+        matches!(results[1], Err(ProviderError::Malformed(_))),
+        "no item for the second number: {results:?}"
+    );
+}
+
+#[tokio::test]
+async fn ship24_recreates_a_tracker_it_no_longer_has() {
+    let server = fake(vec![
+        ("POST", TRACK, json(SHIP24_TRACK_FOUND), 2),
+        ("GET", SEARCH_USPS, json_with(404, SHIP24_NO_TRACKER), 1),
+    ])
+    .await;
+    let provider = ship24(&server);
+    found(&fetch(&provider, &["9400115901047177598206"]).await[0]);
+    found(&fetch(&provider, &["9400115901047177598206"]).await[0]);
+}
+
+#[tokio::test]
+async fn ship24_auth_codes_and_plain_429_are_read() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(json_with(
+            401,
+            r#"{"errors":[{"code":"auth_invalid_api_key","message":"Invalid API key"}],"data":null}"#,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let provider = ship24(&server);
+    assert_eq!(
+        fetch(&provider, &["LX123456785CN"]).await[0],
+        Err(ProviderError::Unauthorised)
+    );
+    assert_eq!(
+        fetch(&provider, &["LX123456785CN"]).await[0],
+        Err(ProviderError::Unauthorised)
+    );
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_string("Too many requests, please try again later.")
+                .insert_header("Retry-After", "3600"),
+        )
+        .mount(&server)
+        .await;
+    assert_eq!(
+        fetch(&ship24(&server), &["LX123456785CN"]).await[0],
+        Err(ProviderError::RateLimited {
+            retry_after: Some(Duration::from_secs(3600))
+        })
+    );
 }

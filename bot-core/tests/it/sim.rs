@@ -78,6 +78,7 @@ async fn run(number: &TrackingNumber, days: i64) -> Trace {
             protection_ends: None,
             events: events.iter().cloned().collect(),
             linked_numbers: linked.clone(),
+            sources: Default::default(),
         });
         if trace.stages.last() != Some(&assessment.stage) {
             trace.stages.push(assessment.stage);

@@ -196,8 +196,27 @@ async fn contract(store: &impl Store, label: &str) {
             payload: "{\"stage\":\"origin_sorting\"}".to_owned(),
         }],
         parcel_changed: true,
+        facts: Some(bot_core::interpret::SourceFacts {
+            not_handed_over: true,
+            ..Default::default()
+        }),
     };
     assert_eq!(store.record_poll(record.clone(), later).await.expect("record"), 2);
+    // A poll every source failed keeps what the sources said before.
+    let failed_poll = PollRecord {
+        events: Vec::new(),
+        links: Vec::new(),
+        notices: Vec::new(),
+        facts: None,
+        ..record.clone()
+    };
+    store.record_poll(failed_poll, later).await.expect("failed poll");
+    assert!(
+        store.parcel_numbers(first.parcel).await.expect("numbers")[0]
+            .facts
+            .not_handed_over,
+        "{label}: source facts are kept through a failed poll"
+    );
     assert_eq!(
         store.record_poll(record, later).await.expect("again"),
         0,
@@ -563,6 +582,7 @@ async fn round_contract(store: &impl Store, label: &str) {
                     payload: format!("{{\"stage\":\"{}\"}}", stage.as_code()),
                 }],
                 parcel_changed: true,
+                facts: None,
             }
         };
     let mut handed_off = record(

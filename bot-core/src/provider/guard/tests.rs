@@ -95,3 +95,51 @@ fn the_breaker_opens_after_repeated_failures_and_doubles_its_pause() {
     assert!(breaker.check(&clock).is_ok());
     assert_eq!(breaker.open_until(), None, "a success closes it");
 }
+
+/// Guards on a simulated clock, with quick retries.
+fn guarded() -> (SimulatedClock, super::Guarded<SimulatedClock>) {
+    let clock = SimulatedClock::new(Utc.with_ymd_and_hms(2026, 9, 1, 12, 0, 0).single().expect("date"));
+    let guarded = super::Guarded::new(
+        Duration::from_secs(1),
+        1000.0,
+        policy(),
+        CircuitBreaker::new(3, chrono::Duration::minutes(5), chrono::Duration::hours(1)),
+        clock.clone(),
+    )
+    .expect("client");
+    (clock, guarded)
+}
+
+#[tokio::test]
+async fn a_quota_pause_lifts_on_time_and_is_not_extended_by_its_own_refusals() {
+    let (clock, guarded) = guarded();
+    let asked = Cell::new(0);
+    let quota = || {
+        asked.set(asked.get() + 1);
+        async { Err::<(), _>(ProviderError::QuotaExhausted) }
+    };
+    assert_eq!(guarded.run(quota).await, Err(ProviderError::QuotaExhausted));
+    for _ in 0..3 {
+        clock.advance(chrono::Duration::hours(1));
+        assert_eq!(guarded.run(quota).await, Err(ProviderError::QuotaExhausted));
+        guarded.pause_after_any(&[Err(ProviderError::QuotaExhausted)]);
+    }
+    assert_eq!(asked.get(), 1, "paused: the source is not asked");
+    clock.advance(super::QUOTA_PAUSE - chrono::Duration::hours(3));
+    assert_eq!(
+        guarded.run(|| async { Ok(()) }).await,
+        Ok(()),
+        "the pause ran its six hours"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_key_stops_the_provider() {
+    let (clock, guarded) = guarded();
+    let refused = guarded
+        .run(|| async { Err::<(), _>(ProviderError::Unauthorised) })
+        .await;
+    assert_eq!(refused, Err(ProviderError::Unauthorised));
+    clock.advance(chrono::Duration::days(30));
+    assert_eq!(guarded.check(), Err(ProviderError::Unauthorised), "until restart");
+}
