@@ -253,6 +253,9 @@ pub struct Scored {
     pub best: usize,
     /// Its probability.
     pub confidence: f32,
+    /// The share of the text's features that training saw (a hashed bucket with
+    /// weights): low for words in no known language, such as "blah blah".
+    pub known: f32,
 }
 
 impl Model {
@@ -264,39 +267,42 @@ impl Model {
     }
 
     /// The class scores of a folded text (before the side), and how many features it had.
-    fn base_scores(&self, folded: &str) -> ([f32; CLASSES], usize) {
+    fn base_scores(&self, folded: &str) -> ([f32; CLASSES], usize, usize) {
         let mut sums = [0.0f32; CLASSES];
+        let mut known = 0;
         let count = features_of_folded(folded, |bucket| {
             let row = &self.weights[bucket];
+            // Training moves every class of a bucket it sees, so one weight tells.
+            known += usize::from(row[0] != 0.0);
             for (sum, weight) in sums.iter_mut().zip(row) {
                 *sum += weight;
             }
         });
-        (sums, count)
+        (sums, count, known)
     }
 
     /// Scores a text, with the side of the border when known.
     pub fn score(&self, text: &str, side: Option<Side>) -> Option<Scored> {
-        let (sums, count) = self.base_scores(&fold(text));
+        let (sums, count, known) = self.base_scores(&fold(text));
         if count == 0 {
             return None;
         }
-        Some(self.finish(&sums, count, side))
+        Some(self.finish(&sums, count, known, side))
     }
 
     /// Scores a folded text once for each side of the border, featurising it once.
     pub fn score_both_sides(&self, folded: &str) -> Option<(Scored, Scored)> {
-        let (sums, count) = self.base_scores(folded);
+        let (sums, count, known) = self.base_scores(folded);
         if count == 0 {
             return None;
         }
         Some((
-            self.finish(&sums, count, Some(Side::Origin)),
-            self.finish(&sums, count, Some(Side::Destination)),
+            self.finish(&sums, count, known, Some(Side::Origin)),
+            self.finish(&sums, count, known, Some(Side::Destination)),
         ))
     }
 
-    fn finish(&self, sums: &[f32; CLASSES], count: usize, side: Option<Side>) -> Scored {
+    fn finish(&self, sums: &[f32; CLASSES], count: usize, known: usize, side: Option<Side>) -> Scored {
         let value = feature_value(count + usize::from(side.is_some()));
         let mut logits = [0.0f32; CLASSES];
         for class in 0..CLASSES {
@@ -317,6 +323,7 @@ impl Model {
         Scored {
             best,
             confidence: probabilities[best],
+            known: known as f32 / count as f32,
         }
     }
 
