@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bot_core::clock::{Clock, SimulatedClock};
-use bot_core::interpret::Stage;
+use bot_core::interpret::classify::{Classification, classify};
+use bot_core::interpret::{Stage, merge};
 use bot_core::number::TrackingNumber;
 use bot_core::provider::cainiao::{Cainiao, CainiaoConfig};
 use bot_core::provider::guard::RetryPolicy;
@@ -44,6 +45,8 @@ const SHIP24_SEARCH_FOUND: &str = include_str!("../fixtures/ship24/spec_search_r
 const SHIP24_NO_TRACKER: &str = include_str!("../fixtures/ship24/spec_tracker_not_found.json");
 const CAINIAO_UNKNOWN: &str = include_str!("../fixtures/cainiao/unknown.json");
 const CAINIAO_NOT_HANDED_OVER: &str = include_str!("../fixtures/cainiao/not_handed_over.json");
+const CAINIAO_RECORDED_JOURNEY: &str = include_str!("../fixtures/cainiao/recorded_rs0814398526y.json");
+const CAINIAO_RECORDED_AWAITING: &str = include_str!("../fixtures/cainiao/recorded_uz0556033196y.json");
 const CAINIAO_CUSTOMS_LP_CN: &str = include_str!("../fixtures/cainiao/customs_lp_cn.json");
 const CAINIAO_WRONG_TYPES: &str = include_str!("../fixtures/cainiao/wrong_types.json");
 const CAINIAO_DETAIL_NOT_A_LIST: &str = include_str!("../fixtures/cainiao/detail_not_a_list.json");
@@ -868,6 +871,44 @@ async fn cainiao_published_replies_keep_unknown_not_handed_over_and_found_apart(
     assert_eq!(shipment.destination_country.as_deref(), Some("BR"));
     assert_eq!(shipment.origin_country.as_deref(), Some("CN"));
     assert!(shipment.eta.is_some());
+}
+
+/// Two replies of the live endpoint recorded by a public integration (see the fixture
+/// folder's README): a whole journey to Israel, and a label awaiting seller dispatch.
+#[tokio::test]
+async fn cainiao_replies_recorded_from_the_live_service() {
+    let server = MockServer::start().await;
+    for (number, body) in [
+        ("RS0814398526Y", CAINIAO_RECORDED_JOURNEY),
+        ("UZ0556033196Y", CAINIAO_RECORDED_AWAITING),
+    ] {
+        Mock::given(method("GET"))
+            .and(query_param("mailNos", number))
+            .respond_with(json(body))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let provider = cainiao(&server, clock(), 15);
+    let results = fetch(&provider, &["RS0814398526Y"]).await;
+    let shipment = found(&results[0]);
+    assert_eq!(shipment.events.len(), 14);
+    for event in &shipment.events {
+        assert!(
+            classify(event.code.as_deref(), &event.text) != Classification::Unknown,
+            "{:?} {}",
+            event.code,
+            event.text
+        );
+    }
+    let timeline = merge(shipment.events.clone(), &["RS0814398526Y"]);
+    assert_eq!(timeline.stage(), Some(Stage::HandedToLastMile));
+    let results = fetch(&provider, &["UZ0556033196Y"]).await;
+    assert_eq!(
+        results[0],
+        Ok(Lookup::NotYetShipped),
+        "awaiting seller dispatch, no events"
+    );
 }
 
 #[tokio::test]
