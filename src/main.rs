@@ -62,7 +62,7 @@ enum Command {
         #[arg(long, default_value_t = 5, requires = "cv")]
         folds: usize,
         /// How rules and model are combined, for comparison (`--eval`, `--cv`).
-        #[arg(long, value_enum, default_value_t = StrategyArg::Confident)]
+        #[arg(long, value_enum, default_value_t = StrategyArg::KnownFirst)]
         strategy: StrategyArg,
         /// Also list every row got wrong (never use it on `validation.tsv`: rules written
         /// after reading its misses would make it training data).
@@ -113,8 +113,11 @@ enum StrategyArg {
     ModelOnly,
     /// The rules alone.
     RulesOnly,
-    /// The model where it is 95% sure, else the rules, else the model (what the bot does).
+    /// The model where it is 95% sure, else the rules, else the model.
     Confident,
+    /// A wording seen in training as taught, else the rules, else the model (what the
+    /// bot does).
+    KnownFirst,
 }
 
 impl From<StrategyArg> for Strategy {
@@ -124,7 +127,8 @@ impl From<StrategyArg> for Strategy {
             StrategyArg::TrapsFirst => Strategy::TrapsFirst,
             StrategyArg::ModelOnly => Strategy::ModelOnly,
             StrategyArg::RulesOnly => Strategy::RulesOnly,
-            StrategyArg::Confident => Strategy::default(),
+            StrategyArg::Confident => Strategy::Confident(950),
+            StrategyArg::KnownFirst => Strategy::KnownFirst,
         }
     }
 }

@@ -41,10 +41,9 @@ pub const STAGE_CODES: [&str; 17] = [
 /// How many classes the model scores.
 pub const CLASSES: usize = STAGE_CODES.len();
 
-/// Hashed features fall into 2^BUCKET_BITS buckets: 131,072 buckets × 17 weights × 4 bytes
-/// is 8.9 MB in memory, under the 20 MB the model may cost.
+/// Hashed features fall into 2^BUCKET_BITS buckets: 131,072 buckets × 17 one-byte weights
+/// is 2.2 MB in memory, far under the 20 MB the model may cost.
 pub const BUCKET_BITS: u32 = 17;
-const BUCKET_MASK: u64 = (1 << BUCKET_BITS) - 1;
 
 /// Which side of the border an event happened on, when the caller knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +69,7 @@ impl Side {
             Side::Origin => 0x5eed_0001,
             Side::Destination => 0x5eed_0002,
         };
-        (mix(FNV_OFFSET ^ seed, 0) & BUCKET_MASK) as usize
+        bucket_of(mix(FNV_OFFSET ^ seed, 0))
     }
 }
 
@@ -123,13 +122,25 @@ pub fn fold(text: &str) -> String {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
+/// One FNV-1a step over a whole character (not its bytes: one multiplication per
+/// character; [`bucket_of`] mixes the result once more).
+#[inline]
 fn mix(hash: u64, value: u32) -> u64 {
-    let mut hash = hash;
-    for byte in value.to_le_bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(FNV_PRIME);
-    }
-    hash
+    (hash ^ u64::from(value)).wrapping_mul(FNV_PRIME)
+}
+
+/// The vocabulary has 2^VOCABULARY_BITS bits (512 kB).
+const VOCABULARY_BITS: u32 = 22;
+
+fn vocabulary_bit(hash: u64) -> usize {
+    (hash.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> (64 - VOCABULARY_BITS)) as usize
+}
+
+/// The bucket of a hash: the high bits after a Fibonacci multiplication, which spreads
+/// the last character (FNV's own multiplication leaves it in the low bits).
+#[inline]
+fn bucket_of(hash: u64) -> usize {
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - BUCKET_BITS)) as usize
 }
 
 /// Scripts written without spaces between words, where two characters already make a
@@ -145,12 +156,17 @@ const MAX_CHARS: usize = 200;
 /// Calls `emit` with the bucket of every feature of `text`: character n-grams of 3 and 4
 /// (2 in ideographic scripts) over the folded text with digits collapsed to one `0`,
 /// whole words, and word pairs. Returns how many features were emitted.
-pub fn features(text: &str, emit: impl FnMut(usize)) -> usize {
+pub fn features(text: &str, emit: impl FnMut(usize, Option<u64>)) -> usize {
     features_of_folded(&fold(text), emit)
 }
 
 /// [`features`] of a text already folded with [`fold`].
-pub fn features_of_folded(folded: &str, mut emit: impl FnMut(usize)) -> usize {
+///
+/// `emit` gets each feature's bucket and, for the features that say which words a text
+/// is written in (4-grams, ideographic pairs, words, word pairs), its whole hash too:
+/// the model's vocabulary is kept by whole hash, so that a bucket shared by chance with a
+/// seen feature does not make an unknown word look known.
+pub fn features_of_folded(folded: &str, mut emit: impl FnMut(usize, Option<u64>)) -> usize {
     let mut chars: Vec<char> = Vec::with_capacity(folded.len().min(MAX_CHARS));
     for c in folded.chars() {
         if chars.len() >= MAX_CHARS {
@@ -163,8 +179,8 @@ pub fn features_of_folded(folded: &str, mut emit: impl FnMut(usize)) -> usize {
         chars.push(c);
     }
     let mut count = 0;
-    let mut push = |hash: u64| {
-        emit((hash & BUCKET_MASK) as usize);
+    let mut push = |hash: u64, lexical: bool| {
+        emit(bucket_of(hash), lexical.then_some(hash));
         count += 1;
     };
     // Character n-grams: one hash grown character by character from each start, so the
@@ -174,8 +190,9 @@ pub fn features_of_folded(folded: &str, mut emit: impl FnMut(usize)) -> usize {
         for (length, &c) in chars[start..].iter().take(4).enumerate() {
             hash = mix(hash, c as u32);
             let length = length + 1;
-            if length >= 3 || (length == 2 && (is_ideographic(c) || is_ideographic(chars[start]))) {
-                push(hash);
+            let ideographic = is_ideographic(c) || is_ideographic(chars[start]);
+            if length >= 3 || (length == 2 && ideographic) {
+                push(hash, length == 4 || (length == 2 && ideographic));
             }
         }
     }
@@ -186,9 +203,9 @@ pub fn features_of_folded(folded: &str, mut emit: impl FnMut(usize)) -> usize {
     for &c in &chars {
         if c == ' ' {
             if in_word {
-                push(word);
+                push(word, true);
                 if let Some(before) = previous {
-                    push(mix(before ^ 0x9e37_79b9, (word >> 16) as u32));
+                    push(mix(before ^ 0x9e37_79b9, (word >> 16) as u32), true);
                 }
                 previous = Some(word);
                 word = FNV_OFFSET ^ 0x77;
@@ -239,11 +256,43 @@ impl Default for Params {
 }
 
 /// A trained model: a weight row per bucket, and one bias per class.
+///
+/// Weights are kept as `i8` times one scale: a row is then 17 bytes, a quarter of its
+/// `f32` size, and the table (2.2 MB) stays in the processor's cache far more often while
+/// a text's few hundred rows are summed, which is where classification spends its time.
+/// The rounding moves a text's logits by about a hundredth.
 pub struct Model {
-    /// `weights[bucket]` holds the bucket's weight for each class.
-    pub weights: Vec<[f32; CLASSES]>,
+    /// `weights[bucket]` holds the bucket's weight for each class, in units of `scale`.
+    pub weights: Vec<[i8; CLASSES]>,
+    /// What one unit of a weight is worth.
+    pub scale: f32,
+    /// The lexical features training saw, one bit per value of their hash's top
+    /// `VOCABULARY_BITS` bits (about 1% of unseen words collide with a seen one).
+    pub vocabulary: Vec<u64>,
     /// The bias of each class.
     pub bias: [f32; CLASSES],
+    /// The wordings it was trained on, by the hash of their folded text, with what the
+    /// model reads in each on either side of the border (sorted by hash): a wording seen
+    /// before is answered by one look-up, and as it was taught.
+    pub known: Vec<(u64, u8, u8)>,
+}
+
+/// What the model read in a wording it was trained on: its class with the parcel still
+/// in the origin country, and once it has left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Known {
+    /// The class on the origin side.
+    pub origin: usize,
+    /// The class on the destination side.
+    pub destination: usize,
+}
+
+/// The hash a folded text is known by.
+pub fn text_hash(folded: &str) -> u64 {
+    folded
+        .trim()
+        .chars()
+        .fold(FNV_OFFSET, |hash, c| mix(hash, c as u32))
 }
 
 /// What the model says of one text.
@@ -253,32 +302,90 @@ pub struct Scored {
     pub best: usize,
     /// Its probability.
     pub confidence: f32,
-    /// The share of the text's features that training saw (a hashed bucket with
-    /// weights): low for words in no known language, such as "blah blah".
+    /// The share of the text's features that training saw: low for words in no known
+    /// language, such as "blah blah".
     pub known: f32,
 }
 
 impl Model {
-    fn empty() -> Model {
+    /// Rounds trained `f32` weights to the compact form.
+    fn compact(weights: &[[f32; CLASSES]], bias: [f32; CLASSES], vocabulary: Vec<u64>) -> Model {
+        let largest = weights
+            .iter()
+            .flat_map(|row| row.iter())
+            .fold(0.0f32, |largest, weight| largest.max(weight.abs()));
+        let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+        let weights = weights
+            .iter()
+            .map(|row| row.map(|weight| (weight / scale).round().clamp(-127.0, 127.0) as i8))
+            .collect();
         Model {
-            weights: vec![[0.0; CLASSES]; 1 << BUCKET_BITS],
-            bias: [0.0; CLASSES],
+            weights,
+            scale,
+            vocabulary,
+            bias,
+            known: Vec::new(),
         }
     }
 
-    /// The class scores of a folded text (before the side), and how many features it had.
-    fn base_scores(&self, folded: &str) -> ([f32; CLASSES], usize, usize) {
-        let mut sums = [0.0f32; CLASSES];
-        let mut known = 0;
-        let count = features_of_folded(folded, |bucket| {
-            let row = &self.weights[bucket];
-            // Training moves every class of a bucket it sees, so one weight tells.
-            known += usize::from(row[0] != 0.0);
-            for (sum, weight) in sums.iter_mut().zip(row) {
-                *sum += weight;
+    /// Remembers what the model reads in each training text.
+    fn learn_known(&mut self, examples: &[Example]) {
+        let mut known: Vec<(u64, u8, u8)> = examples
+            .iter()
+            .filter_map(|example| {
+                let folded = fold(&example.text);
+                let (origin, destination) = self.score_both_sides(&folded)?;
+                Some((text_hash(&folded), origin.best as u8, destination.best as u8))
+            })
+            .collect();
+        known.sort_unstable();
+        known.dedup_by_key(|entry| entry.0);
+        self.known = known;
+    }
+
+    /// What the model read in this (folded) text when it was trained on it.
+    pub fn recall(&self, folded: &str) -> Option<Known> {
+        let hash = text_hash(folded);
+        let at = self.known.binary_search_by_key(&hash, |entry| entry.0).ok()?;
+        let (_, origin, destination) = self.known[at];
+        Some(Known {
+            origin: usize::from(origin),
+            destination: usize::from(destination),
+        })
+    }
+
+    fn empty() -> Model {
+        Model {
+            weights: vec![[0; CLASSES]; 1 << BUCKET_BITS],
+            scale: 1.0,
+            vocabulary: vec![0; (1 << VOCABULARY_BITS) / 64],
+            bias: [0.0; CLASSES],
+            known: Vec::new(),
+        }
+    }
+
+    fn has_seen(&self, hash: u64) -> bool {
+        let bit = vocabulary_bit(hash);
+        self.vocabulary
+            .get(bit / 64)
+            .is_some_and(|word| word & (1 << (bit % 64)) != 0)
+    }
+
+    /// The class sums of a folded text (in weight units, before the side), how many
+    /// features it had, and how many of them training saw.
+    fn base_scores(&self, folded: &str) -> ([i32; CLASSES], usize, f32) {
+        let mut sums = [0i32; CLASSES];
+        let (mut lexical, mut known) = (0usize, 0usize);
+        let count = features_of_folded(folded, |bucket, whole| {
+            if let Some(hash) = whole {
+                lexical += 1;
+                known += usize::from(self.has_seen(hash));
+            }
+            for (sum, weight) in sums.iter_mut().zip(&self.weights[bucket]) {
+                *sum += i32::from(*weight);
             }
         });
-        (sums, count, known)
+        (sums, count, known as f32 / lexical.max(1) as f32)
     }
 
     /// Scores a text, with the side of the border when known.
@@ -302,16 +409,17 @@ impl Model {
         ))
     }
 
-    fn finish(&self, sums: &[f32; CLASSES], count: usize, known: usize, side: Option<Side>) -> Scored {
-        let value = feature_value(count + usize::from(side.is_some()));
+    fn finish(&self, sums: &[i32; CLASSES], count: usize, known: f32, side: Option<Side>) -> Scored {
+        let mut sums = *sums;
+        if let Some(side) = side {
+            for (sum, weight) in sums.iter_mut().zip(&self.weights[side.bucket()]) {
+                *sum += i32::from(*weight);
+            }
+        }
+        let value = feature_value(count + usize::from(side.is_some())) * self.scale;
         let mut logits = [0.0f32; CLASSES];
         for class in 0..CLASSES {
-            logits[class] = self.bias[class] + sums[class] * value;
-        }
-        if let Some(side) = side {
-            for (logit, weight) in logits.iter_mut().zip(&self.weights[side.bucket()]) {
-                *logit += weight * value;
-            }
+            logits[class] = self.bias[class] + sums[class] as f32 * value;
         }
         let probabilities = softmax(&logits);
         let mut best = 0;
@@ -323,28 +431,40 @@ impl Model {
         Scored {
             best,
             confidence: probabilities[best],
-            known: known as f32 / count as f32,
+            known,
         }
     }
 
-    /// The model as bytes: a header, the biases, then every non-zero bucket as its index
-    /// and weights, little-endian.
+    /// The model as bytes: a header, the scale and biases, then every bucket training saw
+    /// as its index and weights, little-endian.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&BUCKET_BITS.to_le_bytes());
         out.extend_from_slice(&(CLASSES as u32).to_le_bytes());
+        out.extend_from_slice(&self.scale.to_le_bytes());
         for bias in self.bias {
             out.extend_from_slice(&bias.to_le_bytes());
         }
+        out.extend_from_slice(&(self.known.len() as u32).to_le_bytes());
+        for (hash, origin, destination) in &self.known {
+            out.extend_from_slice(&hash.to_le_bytes());
+            out.extend_from_slice(&[*origin, *destination]);
+        }
+        let bits: Vec<u32> = (0..self.vocabulary.len() * 64)
+            .filter(|bit| self.vocabulary[bit / 64] & (1 << (bit % 64)) != 0)
+            .map(|bit| bit as u32)
+            .collect();
+        out.extend_from_slice(&(bits.len() as u32).to_le_bytes());
+        for bit in bits {
+            out.extend_from_slice(&bit.to_le_bytes());
+        }
         for (bucket, row) in self.weights.iter().enumerate() {
-            if row.iter().all(|weight| *weight == 0.0) {
+            if row.iter().all(|weight| *weight == 0) {
                 continue;
             }
             out.extend_from_slice(&(bucket as u32).to_le_bytes());
-            for weight in row {
-                out.extend_from_slice(&weight.to_le_bytes());
-            }
+            out.extend(row.iter().map(|weight| weight.to_le_bytes()[0]));
         }
         out
     }
@@ -360,21 +480,33 @@ impl Model {
             return None;
         }
         let mut model = Model::empty();
+        model.scale = reader.f32()?;
         for bias in &mut model.bias {
             *bias = reader.f32()?;
+        }
+        let known = reader.u32()? as usize;
+        for _ in 0..known {
+            let hash = u64::from_le_bytes(reader.take(8)?.try_into().ok()?);
+            let classes = reader.take(2)?;
+            model.known.push((hash, classes[0], classes[1]));
+        }
+        let bits = reader.u32()? as usize;
+        for _ in 0..bits {
+            let bit = reader.u32()? as usize;
+            *model.vocabulary.get_mut(bit / 64)? |= 1 << (bit % 64);
         }
         while !reader.bytes.is_empty() {
             let bucket = reader.u32()? as usize;
             let row = model.weights.get_mut(bucket)?;
-            for weight in row.iter_mut() {
-                *weight = reader.f32()?;
+            for (weight, byte) in row.iter_mut().zip(reader.take(CLASSES)?) {
+                *weight = i8::from_le_bytes([*byte]);
             }
         }
         Some(model)
     }
 }
 
-const MAGIC: &[u8] = b"PBSTAGE1";
+const MAGIC: &[u8] = b"PBSTAGE4";
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -421,7 +553,9 @@ fn softmax(logits: &[f32; CLASSES]) -> [f32; CLASSES] {
 
 /// Trains softmax regression on the examples with AdaGrad, deterministically.
 pub fn train(examples: &[Example], params: &Params) -> Model {
-    let mut model = Model::empty();
+    let mut weights = vec![[0.0f32; CLASSES]; 1 << BUCKET_BITS];
+    let mut bias = [0.0f32; CLASSES];
+    let mut vocabulary = vec![0u64; (1 << VOCABULARY_BITS) / 64];
     let mut squared = vec![[0.0f32; CLASSES]; 1 << BUCKET_BITS];
     let mut bias_squared = [0.0f32; CLASSES];
     // Each example's buckets once, in the order they came.
@@ -429,7 +563,13 @@ pub fn train(examples: &[Example], params: &Params) -> Model {
         .iter()
         .map(|example| {
             let mut buckets = Vec::new();
-            features(&example.text, |bucket| buckets.push(bucket));
+            features(&example.text, |bucket, whole| {
+                buckets.push(bucket);
+                if let Some(hash) = whole {
+                    let bit = vocabulary_bit(hash);
+                    vocabulary[bit / 64] |= 1 << (bit % 64);
+                }
+            });
             if let Some(side) = example.side {
                 buckets.push(side.bucket());
             }
@@ -462,9 +602,9 @@ pub fn train(examples: &[Example], params: &Params) -> Model {
                 continue;
             }
             let value = feature_value(buckets.len());
-            let mut logits = model.bias;
+            let mut logits = bias;
             for &bucket in buckets {
-                for (logit, weight) in logits.iter_mut().zip(&model.weights[bucket]) {
+                for (logit, weight) in logits.iter_mut().zip(&weights[bucket]) {
                     *logit += weight * value;
                 }
             }
@@ -474,19 +614,21 @@ pub fn train(examples: &[Example], params: &Params) -> Model {
             for class in 0..CLASSES {
                 gradient[class] *= weight;
                 bias_squared[class] += gradient[class] * gradient[class];
-                model.bias[class] -= params.rate * gradient[class] / (bias_squared[class].sqrt() + 1e-6);
+                bias[class] -= params.rate * gradient[class] / (bias_squared[class].sqrt() + 1e-6);
             }
             for &bucket in buckets {
-                let weights = &mut model.weights[bucket];
+                let row = &mut weights[bucket];
                 let sums = &mut squared[bucket];
                 for class in 0..CLASSES {
                     let step = gradient[class] * value;
                     sums[class] += step * step;
-                    weights[class] -= params.rate * step / (sums[class].sqrt() + 1e-6);
+                    row[class] -= params.rate * step / (sums[class].sqrt() + 1e-6);
                 }
             }
         }
     }
+    let mut model = Model::compact(&weights, bias, vocabulary);
+    model.learn_known(examples);
     model
 }
 

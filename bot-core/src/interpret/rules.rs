@@ -65,6 +65,9 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::Returning,
         &[
+            "return center",
+            "returns center",
+            "return centre",
             "retour afzender",
             "retour naar de afzender",
             "wordt retour",
@@ -198,7 +201,7 @@ pub const RULES: &[Rule] = &[
             "חזרה לשולח",
             "מוחזר",
         ],
-        &[],
+        &["if not collected", "if not picked up", "if it is not collected"],
     ),
     // Lost, damaged, destroyed, cancelled, refused, seized.
     fixed(
@@ -440,6 +443,8 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::DeliveryFailed,
         &[
+            "not been delivered",
+            "not attempted",
             "не смог",
             "нет доступа",
             "отсутствие адресата",
@@ -495,7 +500,6 @@ pub const RULES: &[Rule] = &[
             "notice left",
             "notice card",
             "card left",
-            "second delivery attempt",
             "redelivery",
             "reschedul",
             "tentative de livraison",
@@ -624,12 +628,15 @@ pub const RULES: &[Rule] = &[
             "לא נמסר",
             "ניסיון מסירה",
         ],
-        &[],
+        &["out for second"],
     ),
     // Held by customs: duties, documents, inspection.
     fixed(
         Stage::CustomsHeld,
         &[
+            "pending release",
+            "regulatory review",
+            "subject to regulatory",
             "таможенн",
             "уплат",
             "предъявить",
@@ -803,6 +810,11 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::Export,
         &[
+            "departure country",
+            "dispatched to overseas",
+            "to overseas",
+            "item abroad",
+            "departure to country of destination",
             "verzonden naar het buitenland",
             "naar het buitenland",
             "uitgevoerd",
@@ -890,6 +902,8 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::LineHaul,
         &[
+            "on transport to",
+            "transport to the country",
             "погружено",
             "погрузк",
             "перегрузка",
@@ -983,12 +997,22 @@ pub const RULES: &[Rule] = &[
             "国际运输",
             "טיסה",
         ],
-        &[],
+        &[
+            "flight arrived",
+            "airport of destination",
+            "destination airport",
+            "arrived at airport",
+        ],
     ),
     // Reached the destination country.
     fixed(
         Stage::ArrivedDestination,
         &[
+            "flight arrived",
+            "arrival from abroad",
+            "from abroad",
+            "processed in the country of destination",
+            "arrived at airport",
             "aangekomen in nederland",
             "in nederland aangekomen",
             "aangekomen in het land van bestemming",
@@ -1086,6 +1110,9 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::CustomsReleased,
         &[
+            "released by the government",
+            "released by the agency",
+            "released by government",
             "door de douane vrijgegeven",
             "douane vrijgegeven",
             "ingeklaard",
@@ -1314,6 +1341,9 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::Delivered,
         &[
+            "handed over to the recipient",
+            "handed to the recipient",
+            "handed over to recipient",
             "bij de buren",
             "bij buren",
             "in de brievenbus",
@@ -1376,6 +1406,10 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::PickupAvailable,
         &[
+            "arrived to a post office",
+            "arrived at the post office",
+            "informed consignee",
+            "final notice",
             "afhaalpunt",
             "ophaalpunt",
             "klaar om af te halen",
@@ -1551,6 +1585,8 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::OutForDelivery,
         &[
+            "out for second delivery",
+            " delivering",
             "wordt vandaag bezorgd",
             "vandaag bezorgd",
             "bezorger",
@@ -1665,6 +1701,8 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::HandedToLastMile,
         &[
+            "local delivery courier",
+            "received by local",
             "overgedragen aan postnl",
             "overgedragen aan de bezorger",
             "overgedragen aan lokale",
@@ -1846,6 +1884,12 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::InfoReceived,
         &[
+            "awaiting item",
+            "has not received the package",
+            "not received the package yet",
+            "ready for acceptance",
+            "ready for courier collection",
+            "label created",
             "not yet handed over",
             "not yet received",
             "not yet been received",

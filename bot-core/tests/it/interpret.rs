@@ -191,7 +191,9 @@ fn text_rules_in_many_languages() {
         ("Votre colis sera livré demain", DomesticTransit),
         ("Pakket is bezorgd bij de buren", Delivered),
     ] {
-        let got = classify(None, text).without_context(text);
+        // The rules themselves: the corpus teaches some of these wordings otherwise
+        // ("przesyłka w drodze" is TrackingMore's international "transit").
+        let got = bot_core::interpret::classify::classify_by_rules(text).without_context(text);
         assert_eq!(got, Some(stage), "{text}");
     }
 }
@@ -649,8 +651,8 @@ fn corpus_is_large_varied_and_disjoint() {
     }
 }
 
-/// The held-out figure, pinned where it stands (57.6% exact stage, 0.7% without a stage on
-/// 1,067 texts from 28 sources): the 95% the product aims at is not reached yet, and this
+/// The held-out figure, pinned where it stands (61.5% exact stage, 0.8% without a stage on
+/// 1,197 texts from 33 sources): the 95% the product aims at is not reached yet, and this
 /// test keeps it from sliding back. Never read the misses of `validation`.
 #[test]
 fn validation_accuracy_does_not_slide_back() {
@@ -663,8 +665,8 @@ fn validation_accuracy_does_not_slide_back() {
         report.no_stage_percent()
     );
     assert!(
-        accuracy >= 57.5,
-        "validation accuracy {accuracy:.1}% fell below 57.5%"
+        accuracy >= 61.0,
+        "validation accuracy {accuracy:.1}% fell below 61%"
     );
     assert!(
         report.no_stage_percent() <= 2.0,
