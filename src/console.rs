@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
-use bot_core::clock::{Clock, SimulatedClock};
+use bot_core::clock::{Clock, Saturating, SimulatedClock};
 use bot_core::conversation::parse::wait_duration;
 use bot_core::conversation::{Answer, Conversation, Incoming, Input};
 use bot_core::engine::dispatch::DispatchSettings;
@@ -88,6 +88,9 @@ type ConsoleConversation = Conversation<SqlStore, SimulatedClock>;
 
 /// Runs the console: a script when `script` is given, else the interactive chat.
 pub fn run(settings: &Settings, script: Option<&Path>, start: Option<DateTime<Utc>>) -> anyhow::Result<()> {
+    if let Some(start) = start {
+        check_start(start)?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,7 +109,7 @@ pub fn run(settings: &Settings, script: Option<&Path>, start: Option<DateTime<Ut
         // Journeys continue where they were: each starts where it started before.
         for origin in store.origin_numbers().await.context("reading tracked numbers")? {
             if let Ok(number) = TrackingNumber::parse(&origin.number) {
-                carrier.start_journey(&number, origin.created_at - sim::HEAD_START);
+                carrier.start_journey(&number, origin.created_at.minus(sim::HEAD_START));
             }
         }
         let providers = Providers::new(vec![Arc::new(carrier)]);
@@ -144,6 +147,22 @@ pub fn run(settings: &Settings, script: Option<&Path>, start: Option<DateTime<Ut
     })
 }
 
+/// The simulated time a session may start at: the years the store, the providers' date
+/// formats and the chats' calendars all handle.
+fn check_start(start: DateTime<Utc>) -> anyhow::Result<()> {
+    let earliest = DateTime::<Utc>::UNIX_EPOCH;
+    let latest = DateTime::parse_from_rfc3339("9999-01-01T00:00:00Z")
+        .map(|t| t.to_utc())
+        .context("the latest start")?;
+    if start < earliest || start >= latest {
+        anyhow::bail!(
+            "--start {}: the simulated time must start between 1970-01-01 and 9998-12-31",
+            start.to_rfc3339()
+        );
+    }
+    Ok(())
+}
+
 fn resume_time(file: &Path) -> DateTime<Utc> {
     std::fs::read_to_string(file)
         .ok()
@@ -158,7 +177,7 @@ async fn wait(
     clock: &SimulatedClock,
     by: Duration,
 ) -> anyhow::Result<()> {
-    let end = clock.now() + by;
+    let end = clock.now().plus(by);
     while clock.now() < end {
         let step = WAIT_STEP.min(end - clock.now());
         clock.advance(step);

@@ -16,7 +16,7 @@ use bot_core::interpret::classify::{Strategy, classify, stage_model};
 use bot_core::interpret::evaluate::{coverage, cross_validate, evaluate, read_corpus};
 use bot_core::interpret::learn::Params;
 use bot_core::interpret::{AssessInput, Assessment, assess};
-use bot_core::number::{TrackingNumber, TrackingNumberError, recognise};
+use bot_core::number::{Found, TrackingNumber, TrackingNumberError, recognise_in};
 use bot_core::provider::Providers;
 use bot_core::settings::Settings;
 use bot_core::track::{SourceReport, TrackError, track_once};
@@ -192,9 +192,12 @@ fn number_command(json: bool, inputs: Vec<String>) -> anyhow::Result<()> {
 }
 
 fn print_numbers(out: &mut impl Write, input: &str, json: bool) -> anyhow::Result<()> {
-    for recognition in recognise(input) {
+    for Found { span, recognition } in recognise_in(input) {
         if json {
-            let line = serde_json::to_string(&recognition.report(input)).context("encoding JSON")?;
+            // Each number reports its own slice of the input, so the output grows with
+            // the input, not with the input times the numbers in it.
+            let slice = input.get(span).unwrap_or(input);
+            let line = serde_json::to_string(&recognition.report(slice)).context("encoding JSON")?;
             writeln!(out, "{line}")?;
         } else {
             writeln!(out, "{}", recognition.note())?;
