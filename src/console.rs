@@ -32,6 +32,10 @@ const ACCELERATION: i64 = 60;
 /// Steps of a `/wait`: the engine ticks after each, so messages come in time order.
 const WAIT_STEP: Duration = Duration::minutes(15);
 
+/// The answer to a line that is not UTF-8 text (a terminal in another encoding, a
+/// binary paste): the line is skipped and the chat goes on.
+const NOT_TEXT: &str = "I could not read that line: it is not UTF-8 text, so I skipped it. Type it again?";
+
 /// The file keeping the simulated time between sessions (so journeys continue).
 const CLOCK_FILE: &str = "console-clock.txt";
 
@@ -258,11 +262,16 @@ async fn run_script(
     path: &Path,
     printed: &Mutex<Vec<String>>,
 ) -> anyhow::Result<()> {
-    let script = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let script = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut buttons = Vec::new();
-    for line in script.lines() {
+    for (index, line) in script.split(|&byte| byte == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Ok(line) = std::str::from_utf8(line) else {
+            writeln!(out, "you> (line {})\n{}", index + 1, indent(NOT_TEXT))?;
+            continue;
+        };
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
@@ -299,11 +308,25 @@ async fn run_interactive(
             }
         })
     };
-    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::channel::<String>(16);
+    // A line that is not UTF-8 text arrives as `None`.
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::channel::<Option<String>>(16);
     // Reading stdin blocks; a thread keeps the runtime free.
     std::thread::spawn(move || {
-        for line in std::io::stdin().lines() {
-            let Ok(line) = line else { break };
+        let mut stdin = std::io::stdin().lock();
+        let mut bytes = Vec::new();
+        loop {
+            bytes.clear();
+            match std::io::BufRead::read_until(&mut stdin, b'\n', &mut bytes) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, "reading the keyboard failed");
+                    break;
+                }
+            }
+            let line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let line = std::str::from_utf8(line).ok().map(str::to_owned);
             if lines_tx.blocking_send(line).is_err() {
                 break;
             }
@@ -313,6 +336,12 @@ async fn run_interactive(
     print!("you> ");
     std::io::stdout().flush()?;
     while let Some(line) = lines_rx.recv().await {
+        let Some(line) = line else {
+            println!("{}", indent(NOT_TEXT));
+            print!("you> ");
+            std::io::stdout().flush()?;
+            continue;
+        };
         if !line.trim().is_empty() {
             let reply = handle_line(conversation, clock, &line, &mut buttons).await?;
             println!("{reply}");

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Offset, Utc};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
@@ -131,6 +131,18 @@ impl Saturating for Duration {
         } else {
             Duration::MIN
         })
+    }
+}
+
+/// The calendar date at `at` in `zone`, held at the first or last representable date
+/// when the zone's offset would carry it past the ends of the calendar
+/// (`DateTime::date_naive` panics there).
+pub fn local_date<Tz: chrono::TimeZone>(at: DateTime<Utc>, zone: &Tz) -> chrono::NaiveDate {
+    let offset = zone.offset_from_utc_datetime(&at.naive_utc()).fix();
+    match at.naive_utc().checked_add_offset(offset) {
+        Some(local) => local.date(),
+        None if offset.local_minus_utc() > 0 => chrono::NaiveDate::MAX,
+        None => chrono::NaiveDate::MIN,
     }
 }
 

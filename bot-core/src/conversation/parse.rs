@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
-use crate::clock::Saturating;
+use crate::clock::{Saturating, local_date};
 
 use crate::number::{Outcome, Recognition, UnknownReason, recognise};
 
@@ -121,7 +121,7 @@ pub fn asks_if_fake(text: &str) -> bool {
 pub fn deadline(text: &str, now: DateTime<Utc>, zone: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
     let text = text.trim().to_lowercase();
     let text = text.strip_prefix("in ").unwrap_or(&text).trim();
-    let today = now.with_timezone(&zone).date_naive();
+    let today = local_date(now, &zone);
     let date = if let Some(days) = days_of(text) {
         if !(1..=365).contains(&days) {
             return Err("The number of days must be between 1 and 365.".to_owned());
