@@ -81,7 +81,7 @@ impl LocalBudget {
         group_limit: Option<u32>,
     ) -> Option<DateTime<Utc>> {
         let sends = self.recent.get(chat)?;
-        let mut ready = sends.back().map(|last| *last + interval);
+        let mut ready = sends.back().map(|last| last.plus(interval));
         if let Some(limit) = group_limit {
             let limit = limit as usize;
             if sends.len() >= limit {

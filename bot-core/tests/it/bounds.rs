@@ -11,6 +11,7 @@ use bot_core::conversation::parse::{
     asks_if_fake, clean_label, deadline, numbers_and_label, parse, wait_duration,
 };
 use bot_core::conversation::{ChatLimits, Incoming, Input};
+use bot_core::interpret::event::parse_time;
 use bot_core::interpret::judge::{protection, silence};
 use bot_core::interpret::{AssessInput, Destination, Event, Stage, assess};
 use bot_core::number::checksum::s10_check_digit;
@@ -265,6 +266,11 @@ const PIECES: &[&str] = &[
     "\"",
     "\\",
     "%",
+    "GMT+",
+    "UTC-",
+    "99999999",
+    "-99999999",
+    "2026-09-05 10:00:00",
 ];
 
 fn generated(rng: &mut fastrand::Rng) -> String {
@@ -336,6 +342,8 @@ fn parsers_survive_a_hundred_thousand_generated_inputs() {
             );
         }
         let now = at_millis(rng.i64(MIN_MILLIS..=MAX_MILLIS));
+        let _ = parse_time(&input, Some(&input));
+        let _ = parse_time(&generated_time(&mut rng), Some(&input));
         let _ = deadline(&input, now, zone);
         // Every tenth input also becomes an `assess` case: the same text as number, event
         // text and location, with times of any shape.
