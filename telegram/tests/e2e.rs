@@ -5,6 +5,8 @@
 //! network is real.
 
 mod fake_bot_api;
+#[path = "../../bot-core/tests/support/conversation.rs"]
+mod support;
 
 use std::sync::Arc;
 
@@ -277,19 +279,9 @@ async fn a_buyer_tracks_presses_a_button_and_hears_about_the_next_stage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_rides_out_transient_errors_and_stops_only_on_a_refused_token() {
     let fake = FakeBotApi::start().await;
-    let clock = SimulatedClock::new(Utc.with_ymd_and_hms(2026, 10, 1, 8, 0, 0).single().expect("date"));
-    let store = Arc::new(SqlStore::connect(&temp_database()).await.expect("store"));
-    let providers = Providers::new(vec![Arc::new(SimulatedCarrier::new(clock.clone()))]);
     let bot = telegram::bot("123:secret", Some(fake.url.parse().expect("url")));
     let sender = TelegramSender::new(bot);
-    let engine = Arc::new(Engine::new(
-        store,
-        providers,
-        clock,
-        Vec::new(),
-        EngineSettings::default(),
-    ));
-    let conversation = Arc::new(Conversation::new(engine, ChatLimits::default()));
+    let conversation = support::simulated_conversation(&temp_database()).await;
     let retry = StartRetry {
         attempts: 4,
         first_wait: std::time::Duration::from_millis(20),

@@ -64,7 +64,9 @@ fn parse_offset(zone: &str) -> Option<i32> {
     };
     let (hours, minutes) = match digits.split_once(':') {
         Some((hours, minutes)) => (hours.parse::<i32>().ok()?, minutes.parse::<i32>().ok()?),
-        None if digits.len() == 4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
+        None if digits.len() == 4 && digits.is_ascii() => {
+            (digits[..2].parse().ok()?, digits[2..].parse().ok()?)
+        }
         None => (digits.parse().ok()?, 0),
     };
     // Checked before multiplying: `GMT+99999999` must be refused, not overflow.
