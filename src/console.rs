@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
-use bot_core::clock::{Clock, SimulatedClock};
+use bot_core::clock::{Clock, Saturating, SimulatedClock};
 use bot_core::conversation::parse::wait_duration;
 use bot_core::conversation::{Answer, Conversation, Incoming, Input};
 use bot_core::engine::dispatch::DispatchSettings;
@@ -31,6 +31,10 @@ const ACCELERATION: i64 = 60;
 
 /// Steps of a `/wait`: the engine ticks after each, so messages come in time order.
 const WAIT_STEP: Duration = Duration::minutes(15);
+
+/// The answer to a line that is not UTF-8 text (a terminal in another encoding, a
+/// binary paste): the line is skipped and the chat goes on.
+const NOT_TEXT: &str = "I could not read that line: it is not UTF-8 text, so I skipped it. Type it again?";
 
 /// The file keeping the simulated time between sessions (so journeys continue).
 const CLOCK_FILE: &str = "console-clock.txt";
@@ -88,6 +92,9 @@ type ConsoleConversation = Conversation<SqlStore, SimulatedClock>;
 
 /// Runs the console: a script when `script` is given, else the interactive chat.
 pub fn run(settings: &Settings, script: Option<&Path>, start: Option<DateTime<Utc>>) -> anyhow::Result<()> {
+    if let Some(start) = start {
+        check_start(start)?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,7 +113,7 @@ pub fn run(settings: &Settings, script: Option<&Path>, start: Option<DateTime<Ut
         // Journeys continue where they were: each starts where it started before.
         for origin in store.origin_numbers().await.context("reading tracked numbers")? {
             if let Ok(number) = TrackingNumber::parse(&origin.number) {
-                carrier.start_journey(&number, origin.created_at - sim::HEAD_START);
+                carrier.start_journey(&number, origin.created_at.minus(sim::HEAD_START));
             }
         }
         let providers = Providers::new(vec![Arc::new(carrier)]);
@@ -144,6 +151,22 @@ pub fn run(settings: &Settings, script: Option<&Path>, start: Option<DateTime<Ut
     })
 }
 
+/// The simulated time a session may start at: the years the store, the providers' date
+/// formats and the chats' calendars all handle.
+fn check_start(start: DateTime<Utc>) -> anyhow::Result<()> {
+    let earliest = DateTime::<Utc>::UNIX_EPOCH;
+    let latest = DateTime::parse_from_rfc3339("9999-01-01T00:00:00Z")
+        .map(|t| t.to_utc())
+        .context("the latest start")?;
+    if start < earliest || start >= latest {
+        anyhow::bail!(
+            "--start {}: the simulated time must start between 1970-01-01 and 9998-12-31",
+            start.to_rfc3339()
+        );
+    }
+    Ok(())
+}
+
 fn resume_time(file: &Path) -> DateTime<Utc> {
     std::fs::read_to_string(file)
         .ok()
@@ -158,7 +181,7 @@ async fn wait(
     clock: &SimulatedClock,
     by: Duration,
 ) -> anyhow::Result<()> {
-    let end = clock.now() + by;
+    let end = clock.now().plus(by);
     while clock.now() < end {
         let step = WAIT_STEP.min(end - clock.now());
         clock.advance(step);
@@ -239,11 +262,16 @@ async fn run_script(
     path: &Path,
     printed: &Mutex<Vec<String>>,
 ) -> anyhow::Result<()> {
-    let script = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let script = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut buttons = Vec::new();
-    for line in script.lines() {
+    for (index, line) in script.split(|&byte| byte == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Ok(line) = std::str::from_utf8(line) else {
+            writeln!(out, "you> (line {})\n{}", index + 1, indent(NOT_TEXT))?;
+            continue;
+        };
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
@@ -280,11 +308,25 @@ async fn run_interactive(
             }
         })
     };
-    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::channel::<String>(16);
+    // A line that is not UTF-8 text arrives as `None`.
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::channel::<Option<String>>(16);
     // Reading stdin blocks; a thread keeps the runtime free.
     std::thread::spawn(move || {
-        for line in std::io::stdin().lines() {
-            let Ok(line) = line else { break };
+        let mut stdin = std::io::stdin().lock();
+        let mut bytes = Vec::new();
+        loop {
+            bytes.clear();
+            match std::io::BufRead::read_until(&mut stdin, b'\n', &mut bytes) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, "reading the keyboard failed");
+                    break;
+                }
+            }
+            let line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let line = std::str::from_utf8(line).ok().map(str::to_owned);
             if lines_tx.blocking_send(line).is_err() {
                 break;
             }
@@ -294,6 +336,12 @@ async fn run_interactive(
     print!("you> ");
     std::io::stdout().flush()?;
     while let Some(line) = lines_rx.recv().await {
+        let Some(line) = line else {
+            println!("{}", indent(NOT_TEXT));
+            print!("you> ");
+            std::io::stdout().flush()?;
+            continue;
+        };
         if !line.trim().is_empty() {
             let reply = handle_line(conversation, clock, &line, &mut buttons).await?;
             println!("{reply}");

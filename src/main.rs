@@ -16,7 +16,7 @@ use bot_core::interpret::classify::{Strategy, classify, stage_model};
 use bot_core::interpret::evaluate::{coverage, cross_validate, evaluate, read_corpus};
 use bot_core::interpret::learn::Params;
 use bot_core::interpret::{AssessInput, Assessment, assess};
-use bot_core::number::{TrackingNumber, TrackingNumberError, recognise};
+use bot_core::number::{Found, TrackingNumber, TrackingNumberError, recognise_in};
 use bot_core::provider::Providers;
 use bot_core::settings::Settings;
 use bot_core::track::{SourceReport, TrackError, track_once};
@@ -183,10 +183,9 @@ fn number_command(json: bool, inputs: Vec<String>) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if inputs.is_empty() {
-        for line in std::io::stdin().lock().lines() {
-            let line = line.context("reading standard input")?;
-            print_numbers(&mut out, &line, json)?;
-        }
+        for_each_line(std::io::stdin().lock(), |line| {
+            print_numbers(&mut out, line, json)
+        })?;
     } else {
         for input in &inputs {
             print_numbers(&mut out, input, json)?;
@@ -196,9 +195,12 @@ fn number_command(json: bool, inputs: Vec<String>) -> anyhow::Result<()> {
 }
 
 fn print_numbers(out: &mut impl Write, input: &str, json: bool) -> anyhow::Result<()> {
-    for recognition in recognise(input) {
+    for Found { span, recognition } in recognise_in(input) {
         if json {
-            let line = serde_json::to_string(&recognition.report(input)).context("encoding JSON")?;
+            // Each number reports its own slice of the input, so the output grows with
+            // the input, not with the input times the numbers in it.
+            let slice = input.get(span).unwrap_or(input);
+            let line = serde_json::to_string(&recognition.report(slice)).context("encoding JSON")?;
             writeln!(out, "{line}")?;
         } else {
             writeln!(out, "{}", recognition.note())?;
@@ -210,8 +212,7 @@ fn print_numbers(out: &mut impl Write, input: &str, json: bool) -> anyhow::Resul
 fn classify_command(json: bool) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for line in std::io::stdin().lock().lines() {
-        let line = line.context("reading standard input")?;
+    for_each_line(std::io::stdin().lock(), |line| {
         // The optional language after a tab is informative only: the rules read every
         // language at once.
         let text = line.split('\t').next().unwrap_or_default();
@@ -222,8 +223,42 @@ fn classify_command(json: bool) -> anyhow::Result<()> {
             let code = stage.map_or("unknown", |s| s.as_code());
             writeln!(out, "{code}\t{text}")?;
         }
+        Ok(())
+    })
+}
+
+/// Calls `each` with every line of `input` (without its line ending). A line that is
+/// not valid UTF-8 is reported on standard error with its number and skipped: one bad
+/// byte must not cost the rest of a batch.
+///
+/// # Errors
+/// When reading fails, or when `each` fails.
+fn for_each_line(
+    mut input: impl BufRead,
+    mut each: impl FnMut(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut bytes = Vec::new();
+    let mut number = 0_u64;
+    loop {
+        bytes.clear();
+        if input
+            .read_until(b'\n', &mut bytes)
+            .context("reading standard input")?
+            == 0
+        {
+            return Ok(());
+        }
+        number += 1;
+        let line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match std::str::from_utf8(line) {
+            Ok(line) => each(line)?,
+            Err(error) => eprintln!(
+                "parcelbot: line {number} skipped: not valid UTF-8 (byte {} of the line)",
+                error.valid_up_to() + 1
+            ),
+        }
     }
-    Ok(())
 }
 
 /// `classify --eval` and `classify --cv`: the report of [`evaluate`] or [`cross_validate`].
@@ -269,11 +304,23 @@ fn evaluate_command(
     Ok(())
 }
 
+/// The largest `assess` case read (about a million events).
+const MAX_ASSESS_BYTES: u64 = 256 << 20;
+
 fn assess_command(json: bool) -> anyhow::Result<()> {
-    let mut input = String::new();
-    std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut input)
-        .context("reading standard input")?;
-    let case: AssessInput = serde_json::from_str(&input)
+    let mut input = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::io::stdin().lock(), MAX_ASSESS_BYTES + 1),
+        &mut input,
+    )
+    .context("reading standard input")?;
+    if input.len() as u64 > MAX_ASSESS_BYTES {
+        anyhow::bail!(
+            "the case is larger than {} MiB; give fewer events",
+            MAX_ASSESS_BYTES >> 20
+        );
+    }
+    let case: AssessInput = serde_json::from_slice(&input)
         .context("reading the case: expected JSON with number, now and events")?;
     let stdout = std::io::stdout();
     print_assessment(&mut stdout.lock(), &assess(case), json)

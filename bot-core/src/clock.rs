@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Offset, Utc};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
@@ -43,7 +43,7 @@ impl SimulatedClock {
     pub fn advance(&self, by: Duration) {
         if by > Duration::zero() {
             let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
-            *now += by;
+            *now = now.plus(by);
         }
     }
 
@@ -65,6 +65,84 @@ impl Clock for SimulatedClock {
 impl<C: Clock> Clock for Arc<C> {
     fn now(&self) -> DateTime<Utc> {
         C::now(self)
+    }
+}
+
+/// Date arithmetic that never panics: a result beyond the calendar chrono can represent
+/// (about 262,000 years either side of year 0) is held at its end. Every addition or
+/// subtraction of a duration to a time in the core goes through here, since times come
+/// from users, providers and the store, and any of them may be extreme.
+pub trait Saturating: Sized {
+    /// `self + by`, held at the first or last representable moment.
+    fn plus(self, by: Duration) -> Self;
+
+    /// `self - by`, held at the first or last representable moment.
+    fn minus(self, by: Duration) -> Self;
+}
+
+impl Saturating for DateTime<Utc> {
+    fn plus(self, by: Duration) -> Self {
+        self.checked_add_signed(by).unwrap_or(if by < Duration::zero() {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        })
+    }
+
+    fn minus(self, by: Duration) -> Self {
+        self.checked_sub_signed(by).unwrap_or(if by < Duration::zero() {
+            DateTime::<Utc>::MAX_UTC
+        } else {
+            DateTime::<Utc>::MIN_UTC
+        })
+    }
+}
+
+impl Saturating for chrono::NaiveDate {
+    fn plus(self, by: Duration) -> Self {
+        self.checked_add_signed(by).unwrap_or(if by < Duration::zero() {
+            chrono::NaiveDate::MIN
+        } else {
+            chrono::NaiveDate::MAX
+        })
+    }
+
+    fn minus(self, by: Duration) -> Self {
+        self.checked_sub_signed(by).unwrap_or(if by < Duration::zero() {
+            chrono::NaiveDate::MAX
+        } else {
+            chrono::NaiveDate::MIN
+        })
+    }
+}
+
+impl Saturating for Duration {
+    fn plus(self, by: Duration) -> Self {
+        self.checked_add(&by).unwrap_or(if by < Duration::zero() {
+            Duration::MIN
+        } else {
+            Duration::MAX
+        })
+    }
+
+    fn minus(self, by: Duration) -> Self {
+        self.checked_sub(&by).unwrap_or(if by < Duration::zero() {
+            Duration::MAX
+        } else {
+            Duration::MIN
+        })
+    }
+}
+
+/// The calendar date at `at` in `zone`, held at the first or last representable date
+/// when the zone's offset would carry it past the ends of the calendar
+/// (`DateTime::date_naive` panics there).
+pub fn local_date<Tz: chrono::TimeZone>(at: DateTime<Utc>, zone: &Tz) -> chrono::NaiveDate {
+    let offset = zone.offset_from_utc_datetime(&at.naive_utc()).fix();
+    match at.naive_utc().checked_add_offset(offset) {
+        Some(local) => local.date(),
+        None if offset.local_minus_utc() > 0 => chrono::NaiveDate::MAX,
+        None => chrono::NaiveDate::MIN,
     }
 }
 

@@ -15,6 +15,9 @@ use serde::Deserialize;
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// Keys whose environment value is a comma-separated list.
+/// The longest Cainiao per-number interval accepted, in minutes (a week).
+const MAX_PER_NUMBER_INTERVAL_MINUTES: i64 = 7 * 24 * 60;
+
 const LIST_KEYS: &[&str] = &["providers.enabled", "engine.reminder_days"];
 
 /// Configuration as written, before validation.
@@ -501,13 +504,19 @@ fn validate_providers(raw: RawProviders) -> Result<ProviderSettings, SettingsErr
             "providers.cainiao.requests_per_second",
             raw.cainiao.requests_per_second,
         )?,
-        per_number_interval: if raw.cainiao.per_number_interval_minutes >= 0 {
-            chrono::Duration::minutes(raw.cainiao.per_number_interval_minutes)
-        } else {
-            return Err(invalid(
-                "providers.cainiao.per_number_interval_minutes",
-                "must not be negative",
-            ));
+        per_number_interval: match chrono::Duration::try_minutes(raw.cainiao.per_number_interval_minutes) {
+            Some(interval)
+                if (0..=MAX_PER_NUMBER_INTERVAL_MINUTES)
+                    .contains(&raw.cainiao.per_number_interval_minutes) =>
+            {
+                interval
+            }
+            _ => {
+                return Err(invalid(
+                    "providers.cainiao.per_number_interval_minutes",
+                    "must be between 0 and 10080 (a week)",
+                ));
+            }
         },
     };
     let seventeen_track = KeyedProviderSettings {

@@ -7,6 +7,8 @@
 //! channel, and /notify here brings the held news to that channel.
 
 mod fake_discord;
+#[path = "../../bot-core/tests/support/conversation.rs"]
+mod support;
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use bot_core::provider::{FetchResult, Providers, TrackingProvider};
 use bot_core::settings::DatabaseUrl;
 use bot_core::store::{ChatRef, SqlStore, Store};
 use chrono::{Duration, TimeZone, Utc};
-use discord::{DiscordAdapter, DiscordSender};
+use discord::{DiscordAdapter, DiscordError, DiscordSender, StartRetry};
 use fake_discord::{
     APPLICATION_ID, Call, DM_CHANNELS_FROM, FakeDiscord, Place, autocomplete, button, command,
 };
@@ -400,4 +402,74 @@ async fn a_person_tracks_in_a_server_and_hears_by_dm_or_in_the_channel() {
         .expect("stops")
         .expect("task");
     assert!(served.is_ok(), "{served:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_rides_out_dropped_connections_and_stops_on_a_refused_token() {
+    let fake = FakeDiscord::start().await;
+    let conversation = support::simulated_conversation(&temp_database()).await;
+    let retry = StartRetry {
+        attempts: 4,
+        first_wait: std::time::Duration::from_millis(50),
+        max_wait: std::time::Duration::from_millis(500),
+        healthy_after: std::time::Duration::from_secs(60),
+    };
+
+    // Discord briefly down: the first connections are dropped, then the bot is ready
+    // (it registers its commands on READY).
+    fake.drop_gateway_connections(2);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let url = fake.url.clone();
+    let adapter = DiscordAdapter::new(Arc::clone(&conversation));
+    let serving = tokio::spawn(async move {
+        discord::serve_with_retry(
+            adapter,
+            TOKEN,
+            Some(&url),
+            async {
+                let _ = stopped.await;
+            },
+            retry,
+        )
+        .await
+    });
+    fake.wait_for("the command registration after the drops", |calls| {
+        calls
+            .iter()
+            .any(|c| c.method == "PUT" && c.path == format!("/applications/{APPLICATION_ID}/commands"))
+            .then_some(())
+    })
+    .await;
+    assert!(fake.gateway_connections() >= 3, "{}", fake.gateway_connections());
+    let _ = stop.send(());
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(20), serving)
+        .await
+        .expect("stops in time")
+        .expect("joined");
+    assert!(stopped.is_ok(), "{stopped:?}");
+
+    // A refused token: serving ends at once with a clear error, not a retry loop.
+    fake.refuse_token();
+    let before = fake.gateway_connections();
+    let url = fake.url.clone();
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        discord::serve_with_retry(
+            DiscordAdapter::new(conversation),
+            TOKEN,
+            Some(&url),
+            std::future::pending(),
+            retry,
+        ),
+    )
+    .await
+    .expect("a refused token ends serving");
+    let error = refused.expect_err("a refused token is an error");
+    assert!(matches!(error, DiscordError::TokenRefused(_)), "{error}");
+    assert!(error.to_string().contains("DISCORD_TOKEN"), "{error}");
+    assert_eq!(
+        fake.gateway_connections() - before,
+        1,
+        "a refused token is not retried"
+    );
 }

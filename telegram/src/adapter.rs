@@ -14,11 +14,13 @@ use bot_core::conversation::{Answer, COMMANDS, Conversation, Incoming, Input};
 use bot_core::engine::notify::{SendError, SendLimits};
 use bot_core::reply::Reply;
 use bot_core::store::{ChatRef, Store};
+use teloxide::adaptors::CacheMe;
 use teloxide::dispatching::{Dispatcher, UpdateFilterExt};
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, Me};
 use teloxide::update_listeners::UpdateListener;
+use teloxide::{ApiError, RequestError};
 
 use crate::PLATFORM;
 use crate::send::TelegramSender;
@@ -26,9 +28,88 @@ use crate::send::TelegramSender;
 /// Why the adapter could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum TelegramError {
-    /// Telegram refused the first call (a wrong token, or no network).
-    #[error("Telegram did not accept the bot token or could not be reached: {0}")]
+    /// Telegram refused a call the adapter cannot do without.
+    #[error("Telegram refused: {0}")]
     Start(String),
+    /// Telegram refused the bot token: the one error start-up does not retry.
+    #[error("Telegram refused the bot token ({0}); check TELEGRAM_BOT_TOKEN")]
+    TokenRefused(String),
+    /// Telegram could not be reached, or answered with errors, however long start-up
+    /// waited.
+    #[error("Telegram could not be reached for {what} after {attempts} attempts; last error: {last}")]
+    Unreachable {
+        /// The call that failed (`getMe`, `setWebhook`).
+        what: &'static str,
+        /// Calls made.
+        attempts: u32,
+        /// The last error.
+        last: String,
+    },
+}
+
+/// How start-up calls (`getMe`, `setWebhook`) ride out a Telegram that is briefly
+/// unavailable: a 429, a 5xx, a network error or a garbled answer is retried with
+/// exponential backoff; only a refused token stops at once.
+#[derive(Debug, Clone, Copy)]
+pub struct StartRetry {
+    /// Calls made in all before giving up.
+    pub attempts: u32,
+    /// The wait after the first failure; each next wait doubles.
+    pub first_wait: Duration,
+    /// The longest wait (a longer `retry_after` is cut to it).
+    pub max_wait: Duration,
+}
+
+impl Default for StartRetry {
+    /// Eight calls over about two minutes.
+    fn default() -> StartRetry {
+        StartRetry {
+            attempts: 8,
+            first_wait: Duration::from_secs(1),
+            max_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+impl StartRetry {
+    /// Runs `call` until it succeeds, the token is refused, or the attempts are used.
+    ///
+    /// # Errors
+    /// [`TelegramError::TokenRefused`] at once when Telegram refuses the token;
+    /// [`TelegramError::Unreachable`] when every attempt failed otherwise.
+    pub async fn run<T, F, Fut>(self, what: &'static str, mut call: F) -> Result<T, TelegramError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, RequestError>>,
+    {
+        let mut wait = self.first_wait;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            if matches!(error, RequestError::Api(ApiError::InvalidToken)) {
+                return Err(TelegramError::TokenRefused(error.to_string()));
+            }
+            if attempt >= self.attempts.max(1) {
+                return Err(TelegramError::Unreachable {
+                    what,
+                    attempts: attempt,
+                    last: error.to_string(),
+                });
+            }
+            let pause = match &error {
+                RequestError::RetryAfter(after) => after.duration().max(wait),
+                _ => wait,
+            }
+            .min(self.max_wait);
+            tracing::warn!(%error, attempt, wait_ms = pause.as_millis() as u64, "Telegram {what} failed; retrying");
+            tokio::time::sleep(pause).await;
+            wait = (wait * 2).min(self.max_wait);
+        }
+    }
 }
 
 /// The longest a reply waits for Telegram's flood control before it is dropped (the
@@ -39,6 +120,7 @@ const MAX_REPLY_WAIT: Duration = Duration::from_secs(30);
 pub struct TelegramAdapter<S, C> {
     conversation: Arc<Conversation<S, C>>,
     sender: TelegramSender,
+    start_retry: StartRetry,
 }
 
 impl<S, C> std::fmt::Debug for TelegramAdapter<S, C> {
@@ -51,19 +133,38 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
     /// An adapter answering with `conversation` through `sender` (the same sender the
     /// engine was given as its Telegram notifier).
     pub fn new(conversation: Arc<Conversation<S, C>>, sender: TelegramSender) -> Arc<Self> {
-        Arc::new(TelegramAdapter { conversation, sender })
+        TelegramAdapter::with_start_retry(conversation, sender, StartRetry::default())
     }
 
-    /// Checks the token (`getMe`) and registers the command menu (`setMyCommands`).
+    /// [`TelegramAdapter::new`] with its own start-up retries.
+    pub fn with_start_retry(
+        conversation: Arc<Conversation<S, C>>,
+        sender: TelegramSender,
+        start_retry: StartRetry,
+    ) -> Arc<Self> {
+        Arc::new(TelegramAdapter {
+            conversation,
+            sender,
+            start_retry,
+        })
+    }
+
+    /// Checks the token (`getMe`, retried per [`StartRetry`]) and registers the command
+    /// menu (`setMyCommands`).
     ///
     /// # Errors
-    /// [`TelegramError::Start`] when Telegram refuses the token or cannot be reached.
+    /// [`TelegramError::TokenRefused`] when Telegram refuses the token;
+    /// [`TelegramError::Unreachable`] when it cannot be reached however long we wait.
     pub async fn prepare(&self) -> Result<Me, TelegramError> {
-        let bot = self.sender.bot();
-        let me = bot
-            .get_me()
-            .await
-            .map_err(|error| TelegramError::Start(error.to_string()))?;
+        self.prepare_with(&CacheMe::new(self.sender.bot().clone())).await
+    }
+
+    /// [`TelegramAdapter::prepare`] through `bot`, whose cache then holds the answer.
+    async fn prepare_with(&self, bot: &CacheMe<Bot>) -> Result<Me, TelegramError> {
+        let me = self
+            .start_retry
+            .run("getMe", || async { bot.get_me().await })
+            .await?;
         let commands = COMMANDS
             .iter()
             .map(|(name, description)| BotCommand::new(*name, *description));
@@ -79,7 +180,8 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
     /// resolves.
     ///
     /// # Errors
-    /// [`TelegramError::Start`] when Telegram refuses the token.
+    /// As [`TelegramAdapter::prepare`]; [`TelegramError::Start`] when the dispatcher
+    /// cannot start.
     pub async fn serve<L>(
         self: Arc<Self>,
         listener: L,
@@ -89,7 +191,10 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
         L: UpdateListener + Send,
         L::Err: std::fmt::Debug,
     {
-        self.prepare().await?;
+        // The dispatcher asks `getMe` again: through the cache it gets the answer the
+        // retried call got, instead of a second chance to fail.
+        let bot = CacheMe::new(self.sender.bot().clone());
+        self.prepare_with(&bot).await?;
         let on_message = {
             let adapter = Arc::clone(&self);
             move |message: Message, update: Update, me: Me| {
@@ -113,7 +218,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
         let handler = dptree::entry()
             .branch(Update::filter_message().endpoint(on_message))
             .branch(Update::filter_callback_query().endpoint(on_button));
-        let mut dispatcher = Dispatcher::builder(self.sender.bot().clone(), handler)
+        let mut dispatcher = Dispatcher::builder(bot, handler)
             // Updates nobody handles (edits, member changes, polls) are simply ignored.
             .default_handler(|_| async {})
             .build();

@@ -17,7 +17,7 @@ pub mod adapter;
 pub mod render;
 pub mod send;
 
-pub use adapter::{TelegramAdapter, TelegramError};
+pub use adapter::{StartRetry, TelegramAdapter, TelegramError};
 pub use send::TelegramSender;
 pub use teloxide::Bot;
 pub use teloxide::update_listeners;
@@ -45,7 +45,8 @@ pub fn bot(token: &str, api_url: Option<url::Url>) -> Bot {
 /// instance stops, because other instances may still be serving it.
 ///
 /// # Errors
-/// [`TelegramError::Start`] when Telegram refuses the registration.
+/// As [`StartRetry::run`]: a refused token at once, or Telegram unreachable after the
+/// retries.
 pub async fn webhook(
     bot: &Bot,
     public_url: url::Url,
@@ -53,10 +54,13 @@ pub async fn webhook(
     secret: &str,
 ) -> Result<(impl UpdateListener<Err = std::convert::Infallible>, axum::Router), TelegramError> {
     use teloxide::payloads::SetWebhookSetters;
-    bot.set_webhook(public_url.clone())
-        .secret_token(secret.to_owned())
-        .await
-        .map_err(|error| TelegramError::Start(error.to_string()))?;
+    StartRetry::default()
+        .run("setWebhook", || async {
+            bot.set_webhook(public_url.clone())
+                .secret_token(secret.to_owned())
+                .await
+        })
+        .await?;
     let mut options = update_listeners::webhooks::Options::new(listen, public_url);
     options.secret_token = Some(secret.to_owned());
     let (listener, _stop, router) = update_listeners::webhooks::axum_no_setup(options);

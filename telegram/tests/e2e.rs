@@ -5,6 +5,8 @@
 //! network is real.
 
 mod fake_bot_api;
+#[path = "../../bot-core/tests/support/conversation.rs"]
+mod support;
 
 use std::sync::Arc;
 
@@ -17,9 +19,9 @@ use bot_core::provider::sim::SimulatedCarrier;
 use bot_core::settings::DatabaseUrl;
 use bot_core::store::{ChatRef, SqlStore, Store};
 use chrono::{Duration, TimeZone, Utc};
-use fake_bot_api::{BOT_USERNAME, FakeBotApi, button_update, text_update};
+use fake_bot_api::{BOT_USERNAME, FakeBotApi, api_error, button_update, text_update, too_many_requests};
 use serde_json::{Value, json};
-use telegram::{TelegramAdapter, TelegramSender};
+use telegram::{StartRetry, TelegramAdapter, TelegramError, TelegramSender};
 
 const BUYER: i64 = 42;
 const GROUP: i64 = -100_500;
@@ -272,4 +274,58 @@ async fn a_buyer_tracks_presses_a_button_and_hears_about_the_next_stage() {
         .expect("stops")
         .expect("task")
         .expect("served");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_rides_out_transient_errors_and_stops_only_on_a_refused_token() {
+    let fake = FakeBotApi::start().await;
+    let bot = telegram::bot("123:secret", Some(fake.url.parse().expect("url")));
+    let sender = TelegramSender::new(bot);
+    let conversation = support::simulated_conversation(&temp_database()).await;
+    let retry = StartRetry {
+        attempts: 4,
+        first_wait: std::time::Duration::from_millis(20),
+        max_wait: std::time::Duration::from_millis(1_500),
+    };
+    let adapter = TelegramAdapter::with_start_retry(conversation, sender, retry);
+    let get_me_calls = || fake.calls().iter().filter(|c| c.method == "getme").count();
+
+    // A 429, a 502 and a garbled answer: each waited out, then the bot starts.
+    fake.fail_calls(
+        "getme",
+        [
+            (429, too_many_requests(1)),
+            (502, api_error(502, "Bad Gateway")),
+            // A proxy's page with a 200: not the Bot API's JSON.
+            (200, json!("<html>Service Unavailable</html>")),
+        ],
+    );
+    let me = adapter
+        .prepare()
+        .await
+        .expect("start-up rides out transient errors");
+    assert_eq!(me.username(), BOT_USERNAME);
+    assert_eq!(get_me_calls(), 4);
+
+    // A refused token stops at once: no retry.
+    fake.fail_calls("getme", [(401, api_error(401, "Unauthorized"))]);
+    let refused = adapter.prepare().await.expect_err("a refused token stops");
+    assert!(matches!(refused, TelegramError::TokenRefused(_)), "{refused}");
+    assert!(refused.to_string().contains("TELEGRAM_BOT_TOKEN"), "{refused}");
+    assert_eq!(get_me_calls(), 5);
+
+    // A Telegram that stays unreachable: a clear message after the attempts. (Not 5xx
+    // here: teloxide itself pauses ten seconds after each; the one 502 above is enough.)
+    fake.fail_calls("getme", (0..4).map(|_| (200, json!("<html>Bad Gateway</html>"))));
+    let down = adapter.prepare().await.expect_err("Telegram stays down");
+    assert!(
+        matches!(down, TelegramError::Unreachable { attempts: 4, .. }),
+        "{down}"
+    );
+    assert!(
+        down.to_string()
+            .contains("could not be reached for getMe after 4 attempts"),
+        "{down}"
+    );
+    assert_eq!(get_me_calls(), 9);
 }

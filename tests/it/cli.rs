@@ -1,4 +1,5 @@
-//! The `parcelbot number` contract, run through the real binary.
+//! The command-line contract (`number`, `classify`, `assess`, `track`, bad bytes and
+//! extreme inputs), run through the real binary.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -6,27 +7,165 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 fn parcelbot(args: &[&str], stdin: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_parcelbot"))
+    parcelbot_bytes(args, stdin.as_bytes(), &[]).0
+}
+
+/// Runs `parcelbot` with `stdin` as bytes and extra environment; it must succeed.
+/// Returns (stdout, stderr).
+fn parcelbot_bytes(args: &[&str], stdin: &[u8], vars: &[(&str, &str)]) -> (String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parcelbot"));
+    command
         .args(args)
         .env_remove("PARCELBOT_CONFIG")
+        .env_remove("TELEGRAM_BOT_TOKEN")
+        .env_remove("DISCORD_TOKEN")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("parcelbot starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin.as_bytes())
-        .expect("stdin written");
+        .stderr(Stdio::piped());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("parcelbot starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let stdin = stdin.to_vec();
+    // Written from a thread: a large input must not block on a full output pipe.
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
     let output = child.wait_with_output().expect("parcelbot finishes");
+    writer.join().expect("writer thread").expect("stdin written");
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).expect("utf-8 output")
+    (
+        String::from_utf8(output.stdout).expect("utf-8 output"),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A fresh data directory for the console.
+fn data_dir(name: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    std::env::temp_dir().join(format!("parcelbot_cli_{name}_{}_{nanos}", std::process::id()))
+}
+
+#[test]
+fn number_json_prints_each_numbers_own_slice_of_the_input() {
+    let lines = json_lines(&parcelbot(
+        &["number", "--json"],
+        "my parcels: RB 1234 5678 5CN, LP00123456789012 thanks\n",
+    ));
+    let inputs: Vec<&str> = lines.iter().map(|l| l["input"].as_str().unwrap_or("")).collect();
+    assert_eq!(inputs, ["RB 1234 5678 5CN", "LP00123456789012"]);
+    // Counting, not timing: ten times the numbers on one line is about ten times the
+    // output (it was the line's length times the numbers in it).
+    let line = |count: usize| {
+        (0..count)
+            .map(|i| format!("{:04} {:04} 4321", i % 10_000, i / 10_000))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let small = parcelbot(&["number", "--json"], &line(300)).len();
+    let large = parcelbot(&["number", "--json"], &line(3_000)).len();
+    assert!(
+        large <= 12 * small,
+        "300 numbers: {small} bytes, 3,000 numbers: {large} bytes"
+    );
+}
+
+#[test]
+fn batches_skip_lines_that_are_not_utf8_and_say_which() {
+    let (stdout, stderr) = parcelbot_bytes(
+        &["number", "--json"],
+        b"RB123456785CN\n\xff\xfe garbage\r\nLP00123456789012\n",
+        &[],
+    );
+    let normalized: Vec<String> = json_lines(&stdout)
+        .iter()
+        .map(|l| l["normalized"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(normalized, ["RB123456785CN", "LP00123456789012"]);
+    assert!(stderr.contains("line 2 skipped: not valid UTF-8"), "{stderr}");
+    let (stdout, stderr) =
+        parcelbot_bytes(&["classify"], b"Out for delivery\n\xc3\x28\nDelivered\n\x80", &[]);
+    assert_eq!(
+        stdout,
+        "out_for_delivery\tOut for delivery\ndelivered\tDelivered\n"
+    );
+    assert!(stderr.contains("line 2 skipped"), "{stderr}");
+    assert!(stderr.contains("line 4 skipped"), "{stderr}");
+}
+
+#[test]
+fn the_console_says_a_line_is_not_text_and_goes_on() {
+    let data = data_dir("bytes");
+    let data_var = data.display().to_string();
+    let (stdout, _) = parcelbot_bytes(
+        &["console"],
+        b"\xff\xfe\n/list\n",
+        &[("PARCELBOT__DATA_DIR", &data_var)],
+    );
+    let _ = std::fs::remove_dir_all(&data);
+    let skipped = stdout.find("not UTF-8 text").expect("the bad line is answered");
+    let listed = stdout
+        .find("You do not follow any parcel")
+        .expect("the next line is answered");
+    assert!(skipped < listed, "{stdout}");
+}
+
+#[test]
+fn extreme_starts_and_waits_get_an_answer_not_a_panic() {
+    let data = data_dir("extremes");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let script = data.join("script.txt");
+    let huge = format!(
+        "/wait {}\n/wait 100000w\n/wait 9999999999999999999d\n",
+        "9".repeat(9 << 20)
+    );
+    std::fs::write(&script, huge).expect("script written");
+    let script_arg = script.display().to_string();
+    let data_var = data.display().to_string();
+    let (stdout, _) = parcelbot_bytes(
+        &[
+            "console",
+            "--script",
+            &script_arg,
+            "--start",
+            "2026-10-01T08:00:00Z",
+        ],
+        b"",
+        &[("PARCELBOT__DATA_DIR", &data_var)],
+    );
+    assert_eq!(
+        stdout.matches("How long?").count(),
+        3,
+        "{}",
+        &stdout[stdout.len().saturating_sub(500)..]
+    );
+    for start in [
+        "+200000-01-01T00:00:00Z",
+        "-200000-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_parcelbot"))
+            .args(["console", "--script", &script_arg, &format!("--start={start}")])
+            .env("PARCELBOT__DATA_DIR", &data_var)
+            .env_remove("PARCELBOT_CONFIG")
+            .output()
+            .expect("parcelbot runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{start}: {stderr}");
+        assert!(
+            stderr.contains("must start between 1970-01-01 and 9998-12-31")
+                || stderr.contains("invalid value"),
+            "{start}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{start}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 fn json_lines(output: &str) -> Vec<Value> {

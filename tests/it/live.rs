@@ -17,7 +17,7 @@ mod fake_bot_api;
 #[path = "../../discord/tests/fake_discord/mod.rs"]
 mod fake_discord;
 
-use fake_bot_api::{FakeBotApi, text_update};
+use fake_bot_api::{FakeBotApi, api_error, text_update, too_many_requests};
 use fake_discord::{APPLICATION_ID, FakeDiscord, Place, command};
 
 /// The binary with no subcommand, a token, and the fake's address; killed on drop.
@@ -72,6 +72,65 @@ async fn with_a_token_cargo_run_serves_telegram_by_long_polling() {
             .contains("RB104729000CN"),
         "{reply}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_rides_out_a_429_and_a_5xx_and_stops_on_a_refused_token() {
+    let fake = FakeBotApi::start().await;
+    fake.fail_calls(
+        "getme",
+        [(429, too_many_requests(1)), (502, api_error(502, "Bad Gateway"))],
+    );
+    let _bot = start_bot(&fake, &[]);
+    // Each step within the fake's 20 s: teloxide itself pauses 10 s after a 5xx.
+    fake.wait_for("getMe after the 429", |calls| {
+        (calls.iter().filter(|c| c.method == "getme").count() >= 2).then_some(())
+    })
+    .await;
+    fake.wait_for("getMe after the 502", |calls| {
+        (calls.iter().filter(|c| c.method == "getme").count() >= 3).then_some(())
+    })
+    .await;
+    fake.wait_for("the command menu after the retries", |calls| {
+        calls.iter().any(|c| c.method == "setmycommands").then_some(())
+    })
+    .await;
+    fake.push_update(text_update(1, 42, 42, "/help"));
+    fake.wait_for("an answer: the bot polls", |_| {
+        fake.messages_to(42).first().cloned()
+    })
+    .await;
+    assert_eq!(fake.failures_served(), 2);
+
+    // A refused token: the process stops at once and says so.
+    let refusing = FakeBotApi::start().await;
+    refusing.fail_calls("getme", [(401, api_error(401, "Unauthorized"))]);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let data = std::env::temp_dir().join(format!("parcelbot_refused_{}_{nanos}", std::process::id()));
+    let url = refusing.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_parcelbot"))
+            .arg("run")
+            .env("PARCELBOT__DATA_DIR", &data)
+            .env_remove("PARCELBOT__DATABASE__URL")
+            .env("PARCELBOT__PROVIDERS__ENABLED", "sim")
+            .env("TELEGRAM_BOT_TOKEN", "123:refused")
+            .env("TELEGRAM_API_URL", &url)
+            .env_remove("DISCORD_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+    })
+    .await
+    .expect("joined")
+    .expect("parcelbot runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("refused the bot token"), "{stderr}");
+    let get_me = refusing.calls().iter().filter(|c| c.method == "getme").count();
+    assert_eq!(get_me, 1, "a refused token is not retried");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

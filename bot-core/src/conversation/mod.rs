@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Saturating};
 use crate::engine::Engine;
 use crate::interpret::Destination;
 use crate::number::{Outcome, Recognition, TrackingNumber};
@@ -241,7 +241,10 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let times = recent.entry(chat.clone()).or_default();
-        while times.front().is_some_and(|t| *t <= now - Duration::minutes(1)) {
+        while times
+            .front()
+            .is_some_and(|t| *t <= now.minus(Duration::minutes(1)))
+        {
             times.pop_front();
         }
         if times.len() >= self.limits.commands_per_minute {
@@ -542,7 +545,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             ))));
         }
         let today = store
-            .subscriptions_since(context.chat, context.now - Duration::days(1))
+            .subscriptions_since(context.chat, context.now.minus(Duration::days(1)))
             .await?;
         if today >= self.limits.new_numbers_per_day {
             return Ok(one(Reply::text(format!(

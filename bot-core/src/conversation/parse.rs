@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
+use crate::clock::{Saturating, local_date};
+
 use crate::number::{Outcome, Recognition, UnknownReason, recognise};
 
 /// Longest message the bot reads; longer ones are refused whole.
@@ -119,12 +121,12 @@ pub fn asks_if_fake(text: &str) -> bool {
 pub fn deadline(text: &str, now: DateTime<Utc>, zone: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
     let text = text.trim().to_lowercase();
     let text = text.strip_prefix("in ").unwrap_or(&text).trim();
-    let today = now.with_timezone(&zone).date_naive();
+    let today = local_date(now, &zone);
     let date = if let Some(days) = days_of(text) {
         if !(1..=365).contains(&days) {
             return Err("The number of days must be between 1 and 365.".to_owned());
         }
-        today + Duration::days(days)
+        today.plus(Duration::days(days))
     } else {
         date_of(text, today).ok_or_else(|| {
             "I could not read that date. Write it as 2026-12-24, 24.12.2026, or a number of days such as \"15 days\".".to_owned()
@@ -136,7 +138,7 @@ pub fn deadline(text: &str, now: DateTime<Utc>, zone: chrono_tz::Tz) -> Result<D
                 .to_owned(),
         );
     }
-    if date > today + Duration::days(365) {
+    if date > today.plus(Duration::days(365)) {
         return Err("That date is more than a year away; buyer protection is never that long.".to_owned());
     }
     let end_of_day = date.and_hms_opt(23, 59, 0).unwrap_or_default();
@@ -178,13 +180,18 @@ fn date_of(text: &str, today: NaiveDate) -> Option<NaiveDate> {
     None
 }
 
+/// Longest `/wait` argument read, in bytes: enough for `52w6d23h59m59s` and spaces;
+/// a longer one is refused whole.
+pub const MAX_WAIT_CHARS: usize = 64;
+
 /// Reads a duration for the console's `/wait`: `3d`, `12h`, `90m`, `2w`, combined
-/// (`1d12h`).
+/// (`1d12h`), at most a year in all and [`MAX_WAIT_CHARS`] long.
 pub fn wait_duration(text: &str) -> Option<Duration> {
-    let text = text.trim().to_lowercase();
-    if text.is_empty() {
+    let text = text.trim();
+    if text.is_empty() || text.len() > MAX_WAIT_CHARS {
         return None;
     }
+    let text = text.to_lowercase();
     let mut total = Duration::zero();
     let mut digits = String::new();
     for c in text.chars().filter(|c| !c.is_whitespace()) {
@@ -194,7 +201,7 @@ pub fn wait_duration(text: &str) -> Option<Duration> {
         }
         let amount: i64 = digits.parse().ok().filter(|n| *n <= 10_000)?;
         digits.clear();
-        total += match c {
+        let part = match c {
             'w' => Duration::weeks(amount),
             'd' => Duration::days(amount),
             'h' => Duration::hours(amount),
@@ -202,6 +209,7 @@ pub fn wait_duration(text: &str) -> Option<Duration> {
             's' => Duration::seconds(amount),
             _ => return None,
         };
+        total = total.checked_add(&part)?;
     }
     if !digits.is_empty() || total <= Duration::zero() || total > Duration::days(365) {
         return None;

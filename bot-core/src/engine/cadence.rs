@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::clock::Saturating;
 use crate::interpret::Stage;
 use crate::interpret::judge::SilenceVerdict;
 
@@ -66,7 +67,7 @@ pub fn next_poll(
         // The last-mile number carries the news now; this one is a fallback.
         base = base.max(SUPERSEDED_INTERVAL);
     }
-    Some(now + spread(base, jitter))
+    Some(now.plus(spread(base, jitter)))
 }
 
 /// `base` ±10%, by `jitter` in `[0, 1)`.

@@ -19,6 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::notice::{Notification, render_merged};
 use super::notify::{Notifier, Recipient, SendError};
+use crate::clock::Saturating;
 use crate::reply::format_time;
 use crate::store::{ChatRef, OutboxMessage, Store, StoreError};
 
@@ -80,12 +81,12 @@ impl LocalBudget {
         group_limit: Option<u32>,
     ) -> Option<DateTime<Utc>> {
         let sends = self.recent.get(chat)?;
-        let mut ready = sends.back().map(|last| *last + interval);
+        let mut ready = sends.back().map(|last| last.plus(interval));
         if let Some(limit) = group_limit {
             let limit = limit as usize;
             if sends.len() >= limit {
                 let oldest_in_window = sends[sends.len() - limit];
-                let group_ready = oldest_in_window + Duration::minutes(1);
+                let group_ready = oldest_in_window.plus(Duration::minutes(1));
                 ready = ready.max(Some(group_ready));
             }
         }
@@ -95,12 +96,15 @@ impl LocalBudget {
     fn record(&mut self, chat: &ChatRef, now: DateTime<Utc>) {
         let sends = self.recent.entry(chat.clone()).or_default();
         sends.push_back(now);
-        while sends.front().is_some_and(|t| *t <= now - Duration::minutes(1)) {
+        while sends
+            .front()
+            .is_some_and(|t| *t <= now.minus(Duration::minutes(1)))
+        {
             sends.pop_front();
         }
         if self.recent.len() > 10_000 {
             self.recent
-                .retain(|_, sends| sends.back().is_some_and(|t| *t > now - Duration::minutes(1)));
+                .retain(|_, sends| sends.back().is_some_and(|t| *t > now.minus(Duration::minutes(1))));
         }
     }
 }
@@ -177,7 +181,7 @@ impl<S: Store> Dispatcher<S> {
         let chat = &first.chat;
         let Some(notifier) = self.notifiers.get(chat.platform()) else {
             // Another instance may serve this platform; look again in a minute.
-            return self.defer_all(group, now + Duration::minutes(1), stats).await;
+            return self.defer_all(group, now.plus(Duration::minutes(1)), stats).await;
         };
         let limits = notifier.limits();
         let recipient = Recipient {
@@ -247,7 +251,7 @@ impl<S: Store> Dispatcher<S> {
                 stats.sent += 1;
             }
             Err(SendError::RetryAfter(wait)) => {
-                let until = now + Duration::from_std(wait).unwrap_or(Duration::seconds(1));
+                let until = now.plus(Duration::from_std(wait).unwrap_or(Duration::seconds(1)));
                 self.pause(notifier.platform(), until);
                 tracing::warn!(
                     platform = notifier.platform(),
@@ -274,7 +278,7 @@ impl<S: Store> Dispatcher<S> {
                             .await?;
                         stats.dead += 1;
                     } else {
-                        let retry_at = now + self.backoff(attempts);
+                        let retry_at = now.plus(self.backoff(attempts));
                         self.store
                             .mark_failed(message.id, Some(retry_at), &error.to_string())
                             .await?;

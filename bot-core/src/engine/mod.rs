@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Saturating};
 use crate::interpret::judge::{self, SilenceVerdict};
 use crate::interpret::{AssessInput, Assessment, Event, Stage, assess};
 use crate::number::{TrackingNumber, recognise};
@@ -462,7 +462,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
         }
         if !result.any_answer() {
             let wait = retry_delay(result, self.settings.failure_retry);
-            let record = quiet_record(due, Some(now + cadence::spread(wait, self.jitter())));
+            let record = quiet_record(due, Some(now.plus(cadence::spread(wait, self.jitter()))));
             return Ok((
                 record,
                 IngestOutcome {
@@ -633,7 +633,10 @@ impl<S: Store, C: Clock> Engine<S, C> {
         };
         let due = self
             .store
-            .protection_due(now, now + Duration::days(largest))
+            .protection_due(
+                now,
+                now.plus(Duration::try_days(largest).unwrap_or(Duration::MAX)),
+            )
             .await?;
         let mut queued = 0;
         for subscription in due {
@@ -643,7 +646,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 .reminder_days
                 .iter()
                 .copied()
-                .filter(|days| left <= Duration::days(*days))
+                .filter(|days| Duration::try_days(*days).is_some_and(|offset| left <= offset))
                 .min()
             else {
                 continue;
@@ -699,7 +702,10 @@ impl<S: Store, C: Clock> Engine<S, C> {
     /// Holds proactive messages to `platform` for `wait`, because the platform said so
     /// to an adapter's reply.
     pub fn pause_platform(&self, platform: &'static str, wait: std::time::Duration) {
-        let until = self.clock.now() + Duration::from_std(wait).unwrap_or(Duration::seconds(1));
+        let until = self
+            .clock
+            .now()
+            .plus(Duration::from_std(wait).unwrap_or(Duration::seconds(1)));
         self.dispatcher.pause(platform, until);
     }
 

@@ -64,8 +64,11 @@ fn parse_offset(zone: &str) -> Option<i32> {
     };
     let (hours, minutes) = match digits.split_once(':') {
         Some((hours, minutes)) => (hours.parse::<i32>().ok()?, minutes.parse::<i32>().ok()?),
-        None if digits.len() == 4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
+        None if digits.len() == 4 && digits.is_ascii() => {
+            (digits[..2].parse().ok()?, digits[2..].parse().ok()?)
+        }
         None => (digits.parse().ok()?, 0),
     };
-    (hours <= 14 && minutes < 60).then_some(sign * (hours * 3600 + minutes * 60))
+    // Checked before multiplying: `GMT+99999999` must be refused, not overflow.
+    ((0..=14).contains(&hours) && (0..60).contains(&minutes)).then(|| sign * (hours * 3600 + minutes * 60))
 }

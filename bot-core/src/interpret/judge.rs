@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::place;
 use super::{Stage, StageGroup, Timeline};
+use crate::clock::Saturating;
 use crate::number::{Outcome, Recognition, Service};
 
 /// Whether a silence is normal.
@@ -197,9 +198,10 @@ pub fn authenticity(
     let earliest_allowed = order.ordered_at.or(order.shipped_at);
     if let (Some(first), Some(earliest)) = (timeline.events.first(), earliest_allowed) {
         // A day of slack for clocks and time zones.
-        if first.at < earliest - chrono::Duration::days(1) && timeline.stage() == Some(Stage::Delivered) {
+        if first.at < earliest.minus(chrono::Duration::days(1)) && timeline.stage() == Some(Stage::Delivered)
+        {
             not_yours.push("delivered_before_order");
-        } else if first.at < earliest - chrono::Duration::days(3) {
+        } else if first.at < earliest.minus(chrono::Duration::days(3)) {
             not_yours.push("events_before_order");
         }
     }

@@ -28,6 +28,7 @@ pub use event::Event;
 pub use stage::{Stage, StageGroup};
 pub use timeline::{Handoff, Timeline, TimelineEvent, merge};
 
+use crate::clock::Saturating;
 use crate::messages::{Language, render};
 use crate::number::recognise;
 use judge::{Authenticity, OrderFacts, Protection, Silence};
@@ -151,9 +152,14 @@ pub fn assess(input: AssessInput) -> Assessment {
         .unwrap_or_else(|| input.number.clone());
     let mut timeline = merge(input.events, &[own.as_str()]);
     let linked_at = timeline.last_event_at().unwrap_or(now);
-    for linked in input.linked_numbers {
-        timeline.link(&linked.number, linked.carrier, &[own.as_str()], linked_at);
-    }
+    timeline.link_all(
+        input
+            .linked_numbers
+            .iter()
+            .map(|linked| (linked.number.as_str(), linked.carrier.clone())),
+        &[own.as_str()],
+        linked_at,
+    );
     let order = OrderFacts {
         ordered_at: input.ordered_at.map(|t| t.with_timezone(&Utc)),
         shipped_at: input.shipped_at.map(|t| t.with_timezone(&Utc)),
@@ -273,7 +279,7 @@ fn summary(
         .filter(|s| s.normal_days.is_finite())
         .map(|s| {
             let remaining = (s.normal_days - s.days).clamp(1.0, 365.0);
-            (now + chrono::Duration::hours((remaining * 24.0) as i64))
+            now.plus(chrono::Duration::hours((remaining * 24.0) as i64))
                 .format("%Y-%m-%d")
                 .to_string()
         })

@@ -2,14 +2,20 @@
 //! the parcel, converted to UTC, deduplicated, ordered, each with its stage and the
 //! sources that reported it; then the current stage and any handoff to a new number.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 
 use super::classify::{Classification, classify, fold};
 use super::{Event, Stage};
+use crate::clock::Saturating;
 use crate::number::{Outcome, recognise};
 
 /// Two reports closer than this describe the same happening.
 const SAME_MOMENT_SECONDS: i64 = 120;
+
+/// The largest time-zone mistake of a portal taken for the same happening, in seconds.
+const MAX_CLOCK_SHIFT_SECONDS: i64 = 14 * 3600;
 
 /// An event in the merged timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,23 +69,43 @@ impl Timeline {
     /// `copyRealMailNo`, 17TRACK's `misc_info.local_number`, ...), unless it is one of
     /// `own_numbers` or already known; a known handoff without a carrier gets this one.
     pub fn link(&mut self, number: &str, carrier: Option<String>, own_numbers: &[&str], at: DateTime<Utc>) {
-        let number = crate::number::normalize::compact(number);
-        if number.is_empty()
-            || own_numbers
-                .iter()
-                .any(|own| crate::number::normalize::compact(own) == number)
-        {
-            return;
-        }
-        match self.handoffs.iter_mut().find(|h| h.number == number) {
-            Some(known) => {
-                if known.carrier.is_none() {
-                    known.carrier = carrier;
-                }
+        self.link_all([(number, carrier)], own_numbers, at);
+    }
+
+    /// [`Timeline::link`] for many numbers at once, in time linear in their count.
+    pub fn link_all<'a>(
+        &mut self,
+        links: impl IntoIterator<Item = (&'a str, Option<String>)>,
+        own_numbers: &[&str],
+        at: DateTime<Utc>,
+    ) {
+        let own: HashSet<String> = own_numbers
+            .iter()
+            .map(|own| crate::number::normalize::compact(own))
+            .collect();
+        let mut index: HashMap<String, usize> = self
+            .handoffs
+            .iter()
+            .enumerate()
+            .map(|(position, handoff)| (handoff.number.clone(), position))
+            .collect();
+        for (number, carrier) in links {
+            let number = crate::number::normalize::compact(number);
+            if number.is_empty() || own.contains(&number) {
+                continue;
             }
-            None => {
-                let carrier = carrier.or_else(|| carrier_of(&number));
-                self.handoffs.push(Handoff { number, carrier, at });
+            match index.get(&number) {
+                Some(&position) => {
+                    let known = &mut self.handoffs[position];
+                    if known.carrier.is_none() {
+                        known.carrier = carrier;
+                    }
+                }
+                None => {
+                    let carrier = carrier.or_else(|| carrier_of(&number));
+                    index.insert(number.clone(), self.handoffs.len());
+                    self.handoffs.push(Handoff { number, carrier, at });
+                }
             }
         }
     }
@@ -110,15 +136,35 @@ pub fn merge(events: impl IntoIterator<Item = Event>, own_numbers: &[&str]) -> T
         key(a).cmp(&key(b)).then_with(|| a.cmp(b))
     });
     let mut merged: Vec<TimelineEvent> = Vec::new();
+    // Kept events by folded text and by code, oldest first: a duplicate shares one of
+    // them, so only those few are compared (events come in time order, and two kept
+    // events of the same words or code are more than two minutes apart, so a 14-hour
+    // window holds a bounded number of them).
+    let mut by_text: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_code: HashMap<String, Vec<usize>> = HashMap::new();
     let mut folded_texts: Vec<String> = Vec::new();
     for event in sorted {
         let at = event.time.with_timezone(&Utc);
         let folded = fold(&event.text);
         let source = event.source.clone().unwrap_or_default();
-        let duplicate = merged
-            .iter()
-            .zip(&folded_texts)
-            .position(|(kept, kept_text)| is_same_happening(kept, kept_text, &event, &folded, at));
+        let in_window = |indices: Option<&Vec<usize>>, seconds: i64| -> Option<usize> {
+            let indices = indices?;
+            let window_start = at.minus(chrono::Duration::seconds(seconds));
+            let first = indices.partition_point(|&index| merged[index].at < window_start);
+            indices[first..]
+                .iter()
+                .copied()
+                .find(|&index| is_same_happening(&merged[index], &folded_texts[index], &event, &folded, at))
+        };
+        let same_words = in_window(by_text.get(&folded), MAX_CLOCK_SHIFT_SECONDS);
+        let same_code = in_window(
+            event.code.as_ref().and_then(|code| by_code.get(code)),
+            SAME_MOMENT_SECONDS,
+        );
+        let duplicate = match (same_words, same_code) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match duplicate {
             Some(index) => {
                 let sources = &mut merged[index].sources;
@@ -128,6 +174,12 @@ pub fn merge(events: impl IntoIterator<Item = Event>, own_numbers: &[&str]) -> T
                 }
             }
             None => {
+                let index = merged.len();
+                by_text.entry(folded.clone()).or_default().push(index);
+                folded_texts.push(folded);
+                if let Some(code) = &event.code {
+                    by_code.entry(code.clone()).or_default().push(index);
+                }
                 merged.push(TimelineEvent {
                     event,
                     at,
@@ -138,7 +190,6 @@ pub fn merge(events: impl IntoIterator<Item = Event>, own_numbers: &[&str]) -> T
                         vec![source]
                     },
                 });
-                folded_texts.push(folded);
             }
         }
     }
@@ -177,7 +228,10 @@ fn is_same_happening(
     if seconds <= SAME_MOMENT_SECONDS && (same_words || same_code) {
         return true;
     }
-    same_words && seconds % 3600 == 0 && seconds <= 14 * 3600 && kept.event.source != event.source
+    same_words
+        && seconds % 3600 == 0
+        && seconds <= MAX_CLOCK_SHIFT_SECONDS
+        && kept.event.source != event.source
 }
 
 /// The event that sets the current stage: the newest one, unless it would move the
@@ -241,11 +295,14 @@ fn find_handoffs(events: &[TimelineEvent], own_numbers: &[&str]) -> Vec<Handoff>
         .map(|n| crate::number::normalize::compact(n))
         .collect();
     let mut handoffs: Vec<Handoff> = Vec::new();
-    let add = |number: String, carrier: Option<String>, at: DateTime<Utc>, handoffs: &mut Vec<Handoff>| {
-        if !own.contains(&number) && !handoffs.iter().any(|h| h.number == number) {
-            handoffs.push(Handoff { number, carrier, at });
-        }
-    };
+    let mut known: HashSet<String> = own.iter().cloned().collect();
+    let mut add =
+        |number: String, carrier: Option<String>, at: DateTime<Utc>, handoffs: &mut Vec<Handoff>| {
+            if known.insert(number.clone()) {
+                handoffs.push(Handoff { number, carrier, at });
+            }
+        };
+    let cues: Vec<String> = HANDOFF_CUES.iter().map(|cue| fold(cue)).collect();
     for item in events {
         if let Some(number) = item.event.number.as_deref() {
             let compact = crate::number::normalize::compact(number);
@@ -257,7 +314,7 @@ fn find_handoffs(events: &[TimelineEvent], own_numbers: &[&str]) -> Vec<Handoff>
         let folded = fold(&item.event.text);
         let cue = item.event.code.as_deref() == Some("GTMS_RELABEL")
             || item.stage == Some(Stage::HandedToLastMile)
-            || HANDOFF_CUES.iter().any(|cue| folded.contains(&fold(cue)));
+            || cues.iter().any(|cue| folded.contains(cue.as_str()));
         if !cue {
             continue;
         }

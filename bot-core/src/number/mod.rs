@@ -21,7 +21,9 @@ pub mod explain;
 pub mod normalize;
 pub mod repair;
 
+use std::collections::HashSet;
 use std::fmt;
+use std::ops::Range;
 
 use catalog::{CATALOG, FormatKind, FormatMatch, Strength};
 use serde::Serialize;
@@ -316,7 +318,9 @@ impl Recognition {
 /// contract with external checks and must stay stable.
 #[derive(Debug, Clone, Serialize)]
 pub struct NumberReport {
-    /// The input line or argument the number came from.
+    /// The number's own slice of the input line or argument (the groups of a spaced
+    /// number and the separators between them); the whole input when nothing
+    /// number-like was found.
     pub input: String,
     /// The compact number, or `None` when nothing number-like was found.
     pub normalized: Option<String>,
@@ -399,6 +403,25 @@ impl Recognition {
 /// The result is never empty: when nothing number-like is found, it holds one
 /// recognition with `normalized: None` whose outcome says why.
 pub fn recognise(input: &str) -> Vec<Recognition> {
+    recognise_in(input)
+        .into_iter()
+        .map(|found| found.recognition)
+        .collect()
+}
+
+/// A number found in some input, with where it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The number's own slice of the input, in bytes (separators between its groups
+    /// included); the whole input when nothing number-like was found.
+    pub span: Range<usize>,
+    /// What it is.
+    pub recognition: Recognition,
+}
+
+/// [`recognise`], with each number's place in `input`: the work is linear in the length
+/// of `input`, whatever it holds.
+pub fn recognise_in(input: &str) -> Vec<Found> {
     // Fast path: most pastes are one clean number, which the general path below would
     // turn into the same single token and the same recognition.
     if !input.is_empty()
@@ -408,11 +431,24 @@ pub fn recognise(input: &str) -> Vec<Recognition> {
         let reportable = input.len() >= MIN_REPORTED_LENGTH && input.bytes().any(|b| b.is_ascii_digit());
         let recognition = recognise_owned(input.to_ascii_uppercase());
         if quality(&recognition) > 0 || reportable {
-            return vec![recognition];
+            return vec![Found {
+                span: 0..input.len(),
+                recognition,
+            }];
         }
     }
     let tokens = normalize::tokens(input);
-    let mut found: Vec<Recognition> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut push_unique = |span: Range<usize>, recognition: Recognition, found: &mut Vec<Found>| {
+        let new = recognition
+            .normalized
+            .as_ref()
+            .is_none_or(|normalized| seen.insert(normalized.clone()));
+        if new {
+            found.push(Found { span, recognition });
+        }
+    };
     let mut index = 0;
     while index < tokens.len() {
         if !tokens[index].is_numberish() {
@@ -421,20 +457,27 @@ pub fn recognise(input: &str) -> Vec<Recognition> {
         }
         match longest_number_at(&tokens, index) {
             Some((end, recognition)) => {
-                push_unique(&mut found, recognition);
+                push_unique(
+                    tokens[index].span.start..tokens[end].span.end,
+                    recognition,
+                    &mut found,
+                );
                 index = end + 1;
             }
             None => {
                 let token = &tokens[index];
                 if token.has_digit() && token.text.len() >= MIN_REPORTED_LENGTH {
-                    push_unique(&mut found, recognise_compact(&token.text));
+                    push_unique(token.span.clone(), recognise_compact(&token.text), &mut found);
                 }
                 index += 1;
             }
         }
     }
     if found.is_empty() {
-        found.push(nothing_found(input, &tokens));
+        found.push(Found {
+            span: 0..input.len(),
+            recognition: nothing_found(input, &tokens),
+        });
     }
     found
 }
@@ -584,15 +627,6 @@ fn longest_number_at(tokens: &[normalize::Token], start: usize) -> Option<(usize
         }
     }
     best
-}
-
-fn push_unique(found: &mut Vec<Recognition>, recognition: Recognition) {
-    if !found
-        .iter()
-        .any(|existing| existing.normalized == recognition.normalized)
-    {
-        found.push(recognition);
-    }
 }
 
 fn nothing_found(input: &str, tokens: &[normalize::Token]) -> Recognition {

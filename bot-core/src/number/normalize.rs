@@ -7,7 +7,10 @@
 //! dashes, dots: a number may continue across them) and which were "hard" (commas, line
 //! breaks, slashes, query-string punctuation: a number never continues across them).
 
+use std::ops::Range;
+
 use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::canonical_combining_class;
 
 /// One run of letters and digits, upper-case ASCII.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +19,9 @@ pub struct Token {
     pub text: String,
     /// Whether only soft separators stand between this token and the previous one.
     pub joins_previous: bool,
+    /// Where the token is in the input, in bytes (from its first to its last character,
+    /// invisible characters inside included).
+    pub span: Range<usize>,
 }
 
 impl Token {
@@ -42,42 +48,73 @@ enum CharClass {
 pub fn tokens(input: &str) -> Vec<Token> {
     let mut tokens = Vec::new();
     let mut current = String::new();
+    let mut current_span = 0..0;
     let mut joins_previous = false;
     let mut separator_seen_hard = false;
-    let push = |current: &mut String, joins: bool, tokens: &mut Vec<Token>| {
+    let push = |current: &mut String, span: &Range<usize>, joins: bool, tokens: &mut Vec<Token>| {
         if !current.is_empty() {
             tokens.push(Token {
                 text: std::mem::take(current),
                 joins_previous: joins,
+                span: span.clone(),
             });
         }
     };
-    let mut handle = |c: char, current: &mut String, tokens: &mut Vec<Token>| match classify(c) {
-        CharClass::Keep(kept) => {
-            if current.is_empty() {
-                joins_previous = !tokens.is_empty() && !separator_seen_hard;
-                separator_seen_hard = false;
+    // `origin` is where in `input` the character came from (after normalisation, the
+    // cluster it was folded out of).
+    let mut handle =
+        |c: char, origin: Range<usize>, current: &mut String, tokens: &mut Vec<Token>| match classify(c) {
+            CharClass::Keep(kept) => {
+                if current.is_empty() {
+                    joins_previous = !tokens.is_empty() && !separator_seen_hard;
+                    separator_seen_hard = false;
+                    current_span = origin.clone();
+                }
+                current_span.end = current_span.end.max(origin.end);
+                current.push(kept);
             }
-            current.push(kept);
-        }
-        CharClass::Invisible => {}
-        CharClass::Soft => push(current, joins_previous, tokens),
-        CharClass::Hard => {
-            push(current, joins_previous, tokens);
-            separator_seen_hard = true;
-        }
-    };
+            CharClass::Invisible => {}
+            CharClass::Soft => push(current, &current_span, joins_previous, tokens),
+            CharClass::Hard => {
+                push(current, &current_span, joins_previous, tokens);
+                separator_seen_hard = true;
+            }
+        };
     if input.is_ascii() {
-        for c in input.chars() {
-            handle(c, &mut current, &mut tokens);
+        for (index, c) in input.char_indices() {
+            handle(c, index..index + 1, &mut current, &mut tokens);
         }
     } else {
-        for c in input.nfkc() {
-            handle(c, &mut current, &mut tokens);
+        // NFKC one cluster (a starter and the combining marks after it) at a time, so
+        // that every folded character knows where it came from; composition never
+        // crosses a cluster into an ASCII letter or digit, so the tokens are those of
+        // the whole string folded at once.
+        for cluster in clusters(input) {
+            for c in input[cluster.clone()].nfkc() {
+                handle(c, cluster.clone(), &mut current, &mut tokens);
+            }
         }
     }
-    push(&mut current, joins_previous, &mut tokens);
+    push(&mut current, &current_span, joins_previous, &mut tokens);
     tokens
+}
+
+/// The byte ranges of `input`'s clusters: a character of combining class 0 and the
+/// combining marks that follow it.
+fn clusters(input: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut chars = input.char_indices().peekable();
+    std::iter::from_fn(move || {
+        let (start, first) = chars.next()?;
+        let mut end = start + first.len_utf8();
+        while let Some(&(index, next)) = chars.peek() {
+            if canonical_combining_class(next) == 0 {
+                break;
+            }
+            end = index + next.len_utf8();
+            chars.next();
+        }
+        Some(start..end)
+    })
 }
 
 /// Folds a single already-extracted string (no separators expected) into its compact

@@ -40,7 +40,7 @@ use super::{
     Eta, FetchResult, LinkedNumber, Lookup, ProviderError, Shipment, TrackingProvider, http,
     is_cainiao_format, json_str, number_in_field,
 };
-use crate::clock::Clock;
+use crate::clock::{Clock, Saturating};
 use crate::interpret::Event;
 use crate::interpret::event::parse_time;
 use crate::interpret::place::country_code;
@@ -156,7 +156,7 @@ impl<C: Clock> TrackingProvider for Cainiao<C> {
                         *slot = Some(match &seen.answer {
                             Some(answer) => Ok(answer.clone()),
                             None => Err(ProviderError::RateLimited {
-                                retry_after: (seen.asked_at + self.config.per_number_interval - now)
+                                retry_after: (seen.asked_at.plus(self.config.per_number_interval) - now)
                                     .to_std()
                                     .ok(),
                             }),

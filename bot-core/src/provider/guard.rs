@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::ProviderError;
-use crate::clock::Clock;
+use crate::clock::{Clock, Saturating};
 
 /// Spaces requests so that at most `per_second` start in any second.
 #[derive(Debug)]
@@ -182,7 +182,7 @@ impl CircuitBreaker {
                 if state.failures >= self.threshold {
                     let doublings = (state.failures - self.threshold).min(16);
                     let cool_down = (self.cool_down * 2i32.pow(doublings)).min(self.max_cool_down);
-                    state.open_until = Some(clock.now() + cool_down);
+                    state.open_until = Some(clock.now().plus(cool_down));
                     tracing::warn!(
                         failures = state.failures,
                         cool_down_minutes = cool_down.num_minutes(),
@@ -279,7 +279,7 @@ impl<C: Clock> Guarded<C> {
     pub fn pause_for(&self, error: &ProviderError) {
         let now = self.clock.now();
         let until = match error {
-            ProviderError::QuotaExhausted => Some(now + QUOTA_PAUSE),
+            ProviderError::QuotaExhausted => Some(now.plus(QUOTA_PAUSE)),
             ProviderError::Unauthorised => None,
             _ => return,
         };

@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::{Eta, FetchResult, LinkedNumber, Lookup, Shipment, TrackingProvider, is_cainiao_format};
-use crate::clock::Clock;
+use crate::clock::{Clock, Saturating};
 use crate::interpret::Event;
 use crate::number::TrackingNumber;
 use crate::number::checksum::s10_check_digit;
@@ -535,10 +535,10 @@ impl<C: Clock> SimulatedCarrier<C> {
             match known {
                 Some(anchor) => anchor,
                 None => {
-                    self.start_journey(number, now - HEAD_START);
+                    self.start_journey(number, now.minus(HEAD_START));
                     Anchor {
                         origin: number.clone(),
-                        start: now - HEAD_START,
+                        start: now.minus(HEAD_START),
                     }
                 }
             }
@@ -557,7 +557,7 @@ impl<C: Clock> SimulatedCarrier<C> {
         let events: Vec<Event> = journey
             .steps
             .iter()
-            .map(|step| (anchor.start + Duration::hours(step.hours), step))
+            .map(|step| (anchor.start.plus(Duration::hours(step.hours)), step))
             .filter(|(at, _)| *at <= now)
             // The destination post shows only its own leg; Cainiao shows everything.
             .filter(|(_, step)| !asked_local || step.local)
@@ -599,8 +599,8 @@ impl<C: Clock> SimulatedCarrier<C> {
             destination_country: Some(journey.destination.country.to_owned()),
             linked_numbers,
             eta: (journey.scenario != Scenario::Untracked).then(|| Eta {
-                earliest: Some(anchor.start + Duration::hours(last_step - 48)),
-                latest: Some(anchor.start + Duration::hours(last_step + 72)),
+                earliest: Some(anchor.start.plus(Duration::hours(last_step - 48))),
+                latest: Some(anchor.start.plus(Duration::hours(last_step + 72))),
             }),
             weight_grams: Some(120 + u32::from(key_digits(&anchor.origin).1) * 85),
         })

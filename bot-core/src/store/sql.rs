@@ -20,6 +20,7 @@ use super::{
     BulkParcel, ChatId, ChatRef, ChatSettings, DueNumber, Notice, OutboxMessage, ParcelId, ParcelNumber,
     PollRecord, ProtectionDue, Store, StoreError, Subscribed, SubscriptionId, SubscriptionView,
 };
+use crate::clock::Saturating;
 use crate::interpret::{Event, Stage};
 use crate::number::TrackingNumber;
 use crate::provider::{ProviderError, RegistrationLedger};
@@ -442,7 +443,7 @@ impl Store for SqlStore {
             .map_err(internal)?;
         sqlx::query("DELETE FROM subscription_log WHERE chat_id = $1 AND created_at < $2")
             .bind(chat.0)
-            .bind(millis(now - Duration::days(7)))
+            .bind(millis(now.minus(Duration::days(7))))
             .execute(&mut *tx)
             .await
             .map_err(internal)?;
@@ -512,7 +513,7 @@ impl Store for SqlStore {
         lease_for: Duration,
         limit: i64,
     ) -> Result<Vec<DueNumber>, StoreError> {
-        let until = millis(now + lease_for);
+        let until = millis(now.plus(lease_for));
         let mut tx = self.pool.begin().await.map_err(internal)?;
         sqlx::query(&format!(
             "UPDATE tracking_numbers SET lease_owner = $1, lease_until = $2 \
@@ -598,7 +599,7 @@ impl Store for SqlStore {
         lease_for: Duration,
         limit: i64,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        let until = millis(now + lease_for);
+        let until = millis(now.plus(lease_for));
         let mut tx = self.pool.begin().await.map_err(internal)?;
         sqlx::query(&format!(
             "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
@@ -869,7 +870,7 @@ impl Store for SqlStore {
         .rows_affected();
         // Replays come within minutes; a week of ids is plenty to recognise them.
         sqlx::query("DELETE FROM handled_updates WHERE handled_at < $1")
-            .bind(millis(now - Duration::days(7)))
+            .bind(millis(now.minus(Duration::days(7))))
             .execute(&self.pool)
             .await
             .map_err(internal)?;

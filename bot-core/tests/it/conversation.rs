@@ -15,7 +15,19 @@ use bot_core::store::{ChatRef, SqlStore, Store};
 use crate::store::sqlite_store;
 
 async fn conversation(limits: ChatLimits) -> (Conversation<SqlStore, SimulatedClock>, SimulatedClock) {
-    let clock = SimulatedClock::new(Utc.with_ymd_and_hms(2026, 10, 1, 8, 0, 0).single().expect("date"));
+    conversation_at(
+        Utc.with_ymd_and_hms(2026, 10, 1, 8, 0, 0).single().expect("date"),
+        limits,
+    )
+    .await
+}
+
+/// A conversation on a fresh SQLite store with the simulated carrier, its clock at `start`.
+pub(crate) async fn conversation_at(
+    start: chrono::DateTime<Utc>,
+    limits: ChatLimits,
+) -> (Conversation<SqlStore, SimulatedClock>, SimulatedClock) {
+    let clock = SimulatedClock::new(start);
     let providers = Providers::new(vec![Arc::new(SimulatedCarrier::new(clock.clone()))]);
     let engine = Engine::new(
         Arc::new(sqlite_store().await),

@@ -1,5 +1,6 @@
 //! Integration tests of `bot-core` through its public API.
 
+mod bounds;
 mod conversation;
 mod engine;
 mod interpret;

@@ -44,6 +44,12 @@ struct Shared {
     refuse: HashMap<u64, (u16, Value)>,
     /// How many refusals were served.
     refused: usize,
+    /// Gateway connections still to be dropped at once (a Discord briefly down).
+    drop_gateway: usize,
+    /// Gateway connections accepted so far.
+    gateway_connections: usize,
+    /// Whether IDENTIFY is answered with close code 4004 (authentication failed).
+    refuse_token: bool,
 }
 
 /// The fake.
@@ -193,7 +199,21 @@ async fn not_found(Path(rest): Path<String>) -> Response {
 
 /// Serves one gateway connection: HELLO, IDENTIFY → READY, heartbeats, then the
 /// pushed events in order.
-async fn gateway_connection(stream: tokio::net::TcpStream, mut events: broadcast::Receiver<Value>) {
+async fn gateway_connection(
+    stream: tokio::net::TcpStream,
+    mut events: broadcast::Receiver<Value>,
+    shared: Arc<Mutex<Shared>>,
+) {
+    let (drop_now, refuse_token) = {
+        let mut shared = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.gateway_connections += 1;
+        let drop_now = shared.drop_gateway > 0;
+        shared.drop_gateway = shared.drop_gateway.saturating_sub(1);
+        (drop_now, shared.refuse_token)
+    };
+    if drop_now {
+        return;
+    }
     let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
@@ -210,6 +230,14 @@ async fn gateway_connection(stream: tokio::net::TcpStream, mut events: broadcast
                 let Ok(payload) = serde_json::from_str::<Value>(&text) else { continue };
                 let reply = match payload["op"].as_u64() {
                     Some(1) => json!({"op": 11, "d": null, "s": null, "t": null}),
+                    Some(2) if refuse_token => {
+                        let close = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                            code: 4004.into(),
+                            reason: "Authentication failed.".into(),
+                        };
+                        let _ = socket.close(Some(close)).await;
+                        return;
+                    }
                     Some(2) => {
                         sequence += 1;
                         json!({
@@ -270,9 +298,14 @@ impl FakeDiscord {
             let _ = axum::serve(listener, app).await;
         });
         let gateway_events = events.clone();
+        let gateway_shared = Arc::clone(&shared);
         tokio::spawn(async move {
             while let Ok((stream, _)) = gateway.accept().await {
-                tokio::spawn(gateway_connection(stream, gateway_events.subscribe()));
+                tokio::spawn(gateway_connection(
+                    stream,
+                    gateway_events.subscribe(),
+                    Arc::clone(&gateway_shared),
+                ));
             }
         });
         FakeDiscord {
@@ -281,6 +314,30 @@ impl FakeDiscord {
             events,
             next_id,
         }
+    }
+
+    /// The next `count` gateway connections are dropped before the handshake.
+    pub fn drop_gateway_connections(&self, count: usize) {
+        self.shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drop_gateway = count;
+    }
+
+    /// From now on IDENTIFY is refused with close code 4004: the token is wrong.
+    pub fn refuse_token(&self) {
+        self.shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .refuse_token = true;
+    }
+
+    /// Gateway connections accepted so far.
+    pub fn gateway_connections(&self) -> usize {
+        self.shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .gateway_connections
     }
 
     /// Every REST call so far.

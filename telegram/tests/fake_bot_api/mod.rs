@@ -31,6 +31,7 @@ struct FakeState {
     updates: VecDeque<Value>,
     calls: Vec<Call>,
     send_failures: VecDeque<(Option<i64>, u16, Value)>,
+    call_failures: VecDeque<(String, u16, Value)>,
     failures_served: usize,
     next_message_id: i64,
 }
@@ -86,6 +87,16 @@ impl FakeBotApi {
     /// The next `sendMessage` to `chat` fails with this status code and description.
     pub fn fail_send_to(&self, chat: i64, status: u16, error: Value) {
         self.lock().send_failures.push_back((Some(chat), status, error));
+    }
+
+    /// The next calls of `method` (lower case, other than `sendmessage`) fail with these
+    /// status codes and bodies, one each.
+    pub fn fail_calls(&self, method: &str, failures: impl IntoIterator<Item = (u16, Value)>) {
+        self.lock().call_failures.extend(
+            failures
+                .into_iter()
+                .map(|(status, body)| (method.to_owned(), status, body)),
+        );
     }
 
     /// How many scripted failures were served.
@@ -178,7 +189,12 @@ async fn answer(
                 .and_then(|index| state.send_failures.remove(index))
                 .map(|(_, status, error)| (status, error))
         } else {
-            None
+            state
+                .call_failures
+                .iter()
+                .position(|(failing, _, _)| *failing == method)
+                .and_then(|index| state.call_failures.remove(index))
+                .map(|(_, status, error)| (status, error))
         };
         let mut recorded = body.clone();
         if failure.is_some() {
@@ -237,6 +253,20 @@ fn multipart_fields(body: &[u8]) -> Value {
         }
     }
     Value::Object(fields)
+}
+
+/// The Bot API's error body: `{"ok": false, "error_code": …, "description": …}`.
+pub fn api_error(code: u16, description: &str) -> Value {
+    json!({ "ok": false, "error_code": code, "description": description })
+}
+
+/// A 429 body asking to retry after `seconds`.
+pub fn too_many_requests(seconds: u32) -> Value {
+    json!({
+        "ok": false, "error_code": 429,
+        "description": format!("Too Many Requests: retry after {seconds}"),
+        "parameters": { "retry_after": seconds }
+    })
 }
 
 /// A text message update from `user` in `chat`.
