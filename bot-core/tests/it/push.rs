@@ -225,3 +225,25 @@ async fn webhooks_without_a_secret_are_off() {
         assert_eq!(response.status().as_u16(), 404, "{path}");
     }
 }
+
+/// 17TRACK's webhook bodies as published: a `TRACKING_UPDATED` push kept by a public
+/// integration (most likely 17TRACK's own test push) and the documentation's
+/// `TRACKING_STOPPED` example (sources in the fixture folder's README).
+#[test]
+fn published_seventeen_track_webhook_bodies_are_read() {
+    use bot_core::interpret::{Stage, merge};
+    use bot_core::provider::Lookup;
+    use bot_core::push::parse_seventeen_track;
+
+    let updated = include_bytes!("../fixtures/seventeen_track/webhook_tracking_updated_published.json");
+    let Ok(Some((number, Lookup::Found(shipment)))) = parse_seventeen_track(updated) else {
+        panic!("the published TRACKING_UPDATED body is not read as news");
+    };
+    assert_eq!(number, "1Z2617V10397725789");
+    assert_eq!(shipment.events.len(), 5);
+    let timeline = merge(shipment.events.clone(), &[number.as_str()]);
+    assert_eq!(timeline.stage(), Some(Stage::Delivered));
+    let stopped = include_bytes!("../fixtures/seventeen_track/webhook_tracking_stopped_doc.json");
+    assert_eq!(parse_seventeen_track(stopped), Ok(None));
+    assert_eq!(seventeen_track_sign(updated, KEY).len(), 64);
+}
