@@ -4,12 +4,13 @@
 //! on the corpus's `train` side) for everything else.
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use super::Stage;
 pub use super::learn::fold;
-use super::learn::{Model, Scored};
+use super::learn::{Known, Model, Scored};
 use super::rules::{Meaning, RULES, SideDependent};
 
 /// What one event says, before the timeline resolves side-dependent wording.
@@ -110,18 +111,8 @@ pub fn classify_by(strategy: Strategy, model: &Model, code: Option<&str>, text: 
             known => known,
         },
         Strategy::KnownFirst => {
-            if let Some(known) = model.recall(&folded) {
-                let taught = from_classes(known.origin, known.destination);
-                // A corpus row labelled on one side teaches one stage; the rules know
-                // the wording that changes with the side, and keep both.
-                if let Classification::Stage(stage) = taught
-                    && SIDE_SENSITIVE.contains(&stage)
-                    && let sided @ Classification::Sided(sides) = rules_on_folded(&folded)
-                    && (sides.origin == stage || sides.destination == stage)
-                {
-                    return sided;
-                }
-                return taught;
+            if let Some((index, known)) = model.recall(&folded) {
+                return taught_reading(model, index, known, &folded);
             }
             match rules_on_folded(&folded) {
                 Classification::Unknown => learned(),
@@ -155,6 +146,57 @@ pub fn classify_by(strategy: Strategy, model: &Model, code: Option<&str>, text: 
         }
     }
 }
+
+/// The reading of a wording the model was trained on: as taught, except that the rules
+/// keep the side-dependent reading of wording they know changes with the side (a corpus
+/// row labelled on one side teaches one stage). For the built-in model the answer is
+/// kept per known wording (one slot each, filled at first sight), so a wording seen in
+/// training costs one look-up.
+fn taught_reading(model: &Model, index: usize, known: Known, folded: &str) -> Classification {
+    let memo = std::ptr::eq(model, &*STAGE_MODEL)
+        .then(|| TAUGHT.get(index))
+        .flatten();
+    if let Some(slot) = memo {
+        let code = slot.load(Ordering::Relaxed);
+        if code != 0 {
+            let pair = usize::from(code - 1);
+            return from_classes(pair / Stage::ALL.len(), pair % Stage::ALL.len());
+        }
+    }
+    let taught = from_classes(known.origin, known.destination);
+    let reading = match taught {
+        Classification::Stage(stage) if SIDE_SENSITIVE.contains(&stage) => match rules_on_folded(folded) {
+            sided @ Classification::Sided(sides) if sides.origin == stage || sides.destination == stage => {
+                sided
+            }
+            _ => taught,
+        },
+        _ => taught,
+    };
+    if let Some(slot) = memo {
+        let pair = match reading {
+            Classification::Stage(stage) => Some((stage, stage)),
+            Classification::Sided(sides) => Some((sides.origin, sides.destination)),
+            Classification::Unknown => None,
+        };
+        if let Some((origin, destination)) = pair {
+            let class = |stage: Stage| {
+                Stage::ALL
+                    .iter()
+                    .position(|candidate| *candidate == stage)
+                    .unwrap_or(0)
+            };
+            let code = class(origin) * Stage::ALL.len() + class(destination) + 1;
+            slot.store(u16::try_from(code).unwrap_or(0), Ordering::Relaxed);
+        }
+    }
+    reading
+}
+
+/// One slot per wording the built-in model was trained on: 0 until first read, then 1 +
+/// the pair of stage indexes (origin, destination) of its reading.
+static TAUGHT: LazyLock<Vec<AtomicU16>> =
+    LazyLock::new(|| (0..STAGE_MODEL.known.len()).map(|_| AtomicU16::new(0)).collect());
 
 /// Stages that side-dependent rules can name (see `rules`): a taught wording with one of
 /// them is checked against the rules' side.

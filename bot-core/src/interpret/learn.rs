@@ -343,15 +343,19 @@ impl Model {
         self.known = known;
     }
 
-    /// What the model read in this (folded) text when it was trained on it.
-    pub fn recall(&self, folded: &str) -> Option<Known> {
+    /// What the model read in this (folded) text when it was trained on it, with the
+    /// wording's index among the known ones.
+    pub fn recall(&self, folded: &str) -> Option<(usize, Known)> {
         let hash = text_hash(folded);
         let at = self.known.binary_search_by_key(&hash, |entry| entry.0).ok()?;
         let (_, origin, destination) = self.known[at];
-        Some(Known {
-            origin: usize::from(origin),
-            destination: usize::from(destination),
-        })
+        Some((
+            at,
+            Known {
+                origin: usize::from(origin),
+                destination: usize::from(destination),
+            },
+        ))
     }
 
     fn empty() -> Model {
