@@ -836,21 +836,28 @@ const TRACK: &str = "/public/v1/trackers/track";
 const BULK: &str = "/public/v1/trackers/bulk";
 const SEARCH_USPS: &str = "/public/v1/trackers/search/9400115901047177598206/results";
 
-#[tokio::test]
-async fn cainiao_published_replies_keep_unknown_not_handed_over_and_found_apart() {
+/// A fake Cainiao that answers each number with its reply, once.
+async fn cainiao_answering(replies: &[(&str, &str)]) -> MockServer {
     let server = MockServer::start().await;
-    for (number, body) in [
-        ("LP00000000000", CAINIAO_UNKNOWN),
-        ("LP00498000000000", CAINIAO_NOT_HANDED_OVER),
-        ("LP00123456789CN", CAINIAO_CUSTOMS_LP_CN),
-    ] {
+    for (number, body) in replies {
         Mock::given(method("GET"))
-            .and(query_param("mailNos", number))
+            .and(query_param("mailNos", *number))
             .respond_with(json(body))
             .expect(1)
             .mount(&server)
             .await;
     }
+    server
+}
+
+#[tokio::test]
+async fn cainiao_published_replies_keep_unknown_not_handed_over_and_found_apart() {
+    let server = cainiao_answering(&[
+        ("LP00000000000", CAINIAO_UNKNOWN),
+        ("LP00498000000000", CAINIAO_NOT_HANDED_OVER),
+        ("LP00123456789CN", CAINIAO_CUSTOMS_LP_CN),
+    ])
+    .await;
     let provider = cainiao(&server, clock(), 15);
     let results = fetch(&provider, &["LP00000000000"]).await;
     assert_eq!(
@@ -877,18 +884,11 @@ async fn cainiao_published_replies_keep_unknown_not_handed_over_and_found_apart(
 /// folder's README): a whole journey to Israel, and a label awaiting seller dispatch.
 #[tokio::test]
 async fn cainiao_replies_recorded_from_the_live_service() {
-    let server = MockServer::start().await;
-    for (number, body) in [
+    let server = cainiao_answering(&[
         ("RS0814398526Y", CAINIAO_RECORDED_JOURNEY),
         ("UZ0556033196Y", CAINIAO_RECORDED_AWAITING),
-    ] {
-        Mock::given(method("GET"))
-            .and(query_param("mailNos", number))
-            .respond_with(json(body))
-            .expect(1)
-            .mount(&server)
-            .await;
-    }
+    ])
+    .await;
     let provider = cainiao(&server, clock(), 15);
     let results = fetch(&provider, &["RS0814398526Y"]).await;
     let shipment = found(&results[0]);
