@@ -65,6 +65,7 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::Returning,
         &[
+            "wraca do nadawcy",
             "return center",
             "returns center",
             "return centre",
@@ -443,6 +444,8 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::DeliveryFailed,
         &[
+            "nepodařilo se doručit",
+            "fehlgeschlagen",
             "not been delivered",
             "not attempted",
             "не смог",
@@ -902,6 +905,7 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::LineHaul,
         &[
+            " voo ",
             "on transport to",
             "transport to the country",
             "погружено",
@@ -946,7 +950,6 @@ pub const RULES: &[Rule] = &[
             "origin airport",
             "vlucht",
             "flug",
-            "voo",
             "vuelo",
             "рейс",
             "авиа",
@@ -1110,6 +1113,9 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::CustomsReleased,
         &[
+            "a été dédouané",
+            "colis dédouané",
+            "est dédouané",
             "released by the government",
             "released by the agency",
             "released by government",
@@ -1135,7 +1141,6 @@ pub const RULES: &[Rule] = &[
             "cleared customs",
             "clearance processing complete",
             "customs clearance completed",
-            "dédouané",
             "vrijgegeven door de douane",
             "inklaring voltooid",
             "verzollt",
@@ -1261,6 +1266,7 @@ pub const RULES: &[Rule] = &[
         Stage::Export,
         Stage::Customs,
         &[
+            "gümrüğe",
             "customs",
             "douane",
             "inklaring",
@@ -1341,6 +1347,8 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::Delivered,
         &[
+            "u sąsiada",
+            "zostawiona u",
             "handed over to the recipient",
             "handed to the recipient",
             "handed over to recipient",
@@ -1406,6 +1414,8 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::PickupAvailable,
         &[
+            "oczekuje na odbiór",
+            "in attesa di ritiro da parte",
             "arrived to a post office",
             "arrived at the post office",
             "informed consignee",
@@ -1585,6 +1595,8 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::OutForDelivery,
         &[
+            "distributieproces",
+            "naar het bezorgadres",
             "out for second delivery",
             " delivering",
             "wordt vandaag bezorgd",
@@ -1791,7 +1803,6 @@ pub const RULES: &[Rule] = &[
             "distribuée",
             "zugestellt",
             "teslim edildi",
-            "teslim",
             "recapitato",
             "consegnato",
             "doručeno",
@@ -1825,7 +1836,6 @@ pub const RULES: &[Rule] = &[
             "已送达",
             "领取",
             "consegnat",
-            "doručen",
             "levererad",
             "överlämnad till mottagaren",
             "utlevert",
@@ -1884,6 +1894,8 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::InfoReceived,
         &[
+            "zatím neodesláno",
+            "neodesláno",
             "awaiting item",
             "has not received the package",
             "not received the package yet",
@@ -1911,6 +1923,8 @@ pub const RULES: &[Rule] = &[
     fixed(
         Stage::Accepted,
         &[
+            "převzata do přepravy",
+            "převzata",
             "ontvangen door postnl",
             "in ontvangst genomen",
             "aangeleverd",
@@ -2278,7 +2292,6 @@ pub const RULES: &[Rule] = &[
             "bilgi alındı",
             "kayıt oluşturuldu",
             "gönderi oluşturuldu",
-            "in attesa di ritiro",
             "spedizione creata",
             "etichetta creata",
             "předběžné",
