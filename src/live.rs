@@ -168,8 +168,7 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
                 match &settings.telegram_webhook {
                     None => {
                         tracing::info!("Telegram: long polling");
-                        let listener = telegram::update_listeners::polling_default(bot.clone()).await;
-                        Some(Box::pin(adapter.serve(listener, until_stopped())))
+                        Some(Box::pin(adapter.serve_polling(until_stopped())))
                     }
                     Some(webhook) => {
                         let url: url::Url =

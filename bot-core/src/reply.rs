@@ -4,9 +4,14 @@
 //!
 //! Buttons carry an [`Action`] encoded in a few bytes (`s:42`), because Telegram allows
 //! 64 bytes of callback data and Discord 100 characters of `custom_id`.
+//!
+//! A reply serialises to JSON (actions in their encoded form) because replies to
+//! platform updates wait in the outbox until the platform took them.
+
+use serde::{Deserialize, Serialize};
 
 /// One message of the bot.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
     /// The content, top to bottom.
     pub blocks: Vec<Block>,
@@ -15,7 +20,8 @@ pub struct Reply {
 }
 
 /// A piece of a reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Block {
     /// A short heading, shown emphasised.
     Title(String),
@@ -28,7 +34,7 @@ pub enum Block {
 }
 
 /// A button and what pressing it does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Button {
     /// What the button says.
     pub label: String,
@@ -37,7 +43,8 @@ pub struct Button {
 }
 
 /// What a button press asks for. Parcels are named by the store's id, numbers by text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Action {
     /// Track this number.
     Track(String),
@@ -100,6 +107,20 @@ impl Action {
             None if data == "fn" => Some(Action::ForgetCancel),
             _ => None,
         }
+    }
+}
+
+impl From<Action> for String {
+    fn from(action: Action) -> String {
+        action.encode()
+    }
+}
+
+impl TryFrom<String> for Action {
+    type Error = String;
+
+    fn try_from(encoded: String) -> Result<Action, String> {
+        Action::decode(&encoded).ok_or_else(|| format!("not a button action: {encoded}"))
     }
 }
 
@@ -222,6 +243,22 @@ mod tests {
             assert!(encoded.len() <= MAX_ACTION_BYTES, "{encoded}");
             assert_eq!(Action::decode(&encoded), Some(action));
         }
+    }
+
+    #[test]
+    fn replies_round_trip_through_json() {
+        let reply = Reply::text("Following RB123456785CN.")
+            .with(Block::Title("Status".to_owned()))
+            .with(Block::Bullets(vec!["one".to_owned(), "two".to_owned()]))
+            .with(Block::Quote("copy me".to_owned()))
+            .with_buttons(vec![
+                Button::new("Status", Action::Status(42)),
+                Button::new("Forget", Action::ForgetConfirm),
+            ]);
+        let json = serde_json::to_string(&reply).unwrap_or_default();
+        assert!(json.contains("\"s:42\""), "{json}");
+        assert_eq!(serde_json::from_str::<Reply>(&json).ok(), Some(reply));
+        assert!(serde_json::from_str::<Action>("\"z:1\"").is_err());
     }
 
     #[test]

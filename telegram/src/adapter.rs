@@ -1,24 +1,32 @@
 //! Telegram updates into the core conversation, and its answers back.
 //!
 //! A message becomes [`Input::Text`], a button press [`Input::Button`] (answered at once
-//! so the button stops spinning); the update id travels along so a replayed update is
-//! ignored by the conversation. Answers marked private go to the person's own chat with
-//! the bot when they came from a group. Replies take their slot from the same overall
-//! budget as the engine's dispatcher, and a 429 on a reply pauses the dispatcher too.
+//! so the button stops spinning); the update id travels along. Each update is handled
+//! once and answered at least once: the conversation queues its answers in the outbox
+//! in the transaction that marks it answered, this adapter sends them at once and marks
+//! them sent, and what it could not send (a 429, a crash) the engine's dispatcher sends
+//! later. By long polling, an update is confirmed to Telegram (the next `getUpdates`
+//! offset) only once handled, so a crash makes Telegram serve it again: a replay of an
+//! answered update is ignored, one interrupted before its answers were queued is
+//! answered. Answers marked private go to the person's own chat with the bot when they
+//! came from a group. Replies take their slot from the same overall budget as the
+//! dispatcher, and a 429 on a reply pauses the dispatcher too.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bot_core::clock::Clock;
-use bot_core::conversation::{Answer, COMMANDS, Conversation, Incoming, Input};
+use bot_core::clock::{Clock, Saturating};
+use bot_core::conversation::{COMMANDS, Conversation, Delivery, Incoming, Input, QueuedAnswer};
 use bot_core::engine::notify::{SendError, SendLimits};
 use bot_core::reply::Reply;
 use bot_core::store::{ChatRef, Store};
 use teloxide::adaptors::CacheMe;
 use teloxide::dispatching::{Dispatcher, UpdateFilterExt};
 use teloxide::error_handlers::LoggingErrorHandler;
+use teloxide::payloads::GetUpdatesSetters;
 use teloxide::prelude::*;
-use teloxide::types::{BotCommand, Me};
+use teloxide::types::{AllowedUpdate, BotCommand, Me, UpdateKind};
 use teloxide::update_listeners::UpdateListener;
 use teloxide::{ApiError, RequestError};
 
@@ -112,9 +120,15 @@ impl StartRetry {
     }
 }
 
-/// The longest a reply waits for Telegram's flood control before it is dropped (the
-/// user can ask again; proactive messages wait in the outbox instead).
-const MAX_REPLY_WAIT: Duration = Duration::from_secs(30);
+/// How long the adapter holds the replies it is sending before the dispatcher may
+/// send them (after a crash, the replies of the updates in flight wait this long).
+const REPLY_LEASE: Duration = Duration::from_secs(30);
+
+/// How long one `getUpdates` waits for updates (Telegram's long polling).
+const POLL_TIMEOUT_SECONDS: u32 = 10;
+
+/// After a failed `getUpdates`, the first wait and the longest one.
+const POLL_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
 /// The adapter: the conversation, served on Telegram.
 pub struct TelegramAdapter<S, C> {
@@ -176,8 +190,104 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
         Ok(me)
     }
 
-    /// Serves updates from `listener` (long polling or a webhook) until `shutdown`
-    /// resolves.
+    /// Serves updates by long polling until `shutdown` resolves. Each batch is handled
+    /// (chats side by side, each chat's updates in order) before the next `getUpdates`
+    /// confirms it, so an update a crash interrupted is served again.
+    ///
+    /// # Errors
+    /// As [`TelegramAdapter::prepare`], also when `getUpdates` says the token is
+    /// refused; other `getUpdates` failures are retried with backoff.
+    pub async fn serve_polling(
+        self: Arc<Self>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), TelegramError> {
+        let bot = self.sender.bot().clone();
+        let me = self.prepare().await?;
+        // Polling and a webhook exclude each other; a webhook left from webhook mode
+        // would make every getUpdates fail.
+        if let Err(error) = bot.delete_webhook().await {
+            tracing::warn!(%error, "could not delete a webhook before polling");
+        }
+        tokio::pin!(shutdown);
+        let mut offset: i32 = 0;
+        let mut wait = POLL_RETRY.0;
+        loop {
+            let request = bot
+                .get_updates()
+                .offset(offset)
+                .timeout(POLL_TIMEOUT_SECONDS)
+                .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+            let updates = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                updates = request.send() => updates,
+            };
+            let updates = match updates {
+                Ok(updates) => {
+                    wait = POLL_RETRY.0;
+                    updates
+                }
+                Err(RequestError::Api(ApiError::InvalidToken)) => {
+                    return Err(TelegramError::TokenRefused("getUpdates".to_owned()));
+                }
+                Err(error) => {
+                    let pause = match &error {
+                        RequestError::RetryAfter(after) => after.duration().max(wait),
+                        _ => wait,
+                    }
+                    .min(POLL_RETRY.1);
+                    tracing::warn!(%error, wait_ms = pause.as_millis() as u64, "getUpdates failed; retrying");
+                    tokio::select! {
+                        () = &mut shutdown => return Ok(()),
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    wait = (wait * 2).min(POLL_RETRY.1);
+                    continue;
+                }
+            };
+            let mut batches: Vec<Vec<Update>> = Vec::new();
+            let mut by_chat: HashMap<Option<i64>, usize> = HashMap::new();
+            for update in updates {
+                offset = offset.max(update.id.as_offset());
+                let chat = update.chat().map(|chat| chat.id.0);
+                match by_chat.get(&chat) {
+                    Some(&index) => batches[index].push(update),
+                    None => {
+                        by_chat.insert(chat, batches.len());
+                        batches.push(vec![update]);
+                    }
+                }
+            }
+            // The batch is finished even when asked to stop: its updates are not
+            // confirmed yet, and handling them now spares a replay.
+            let mut chats = tokio::task::JoinSet::new();
+            for batch in batches {
+                let adapter = Arc::clone(&self);
+                let me = me.clone();
+                chats.spawn(async move {
+                    for update in batch {
+                        adapter.on_update(update, &me).await;
+                    }
+                });
+            }
+            while let Some(done) = chats.join_next().await {
+                if let Err(error) = done {
+                    tracing::error!(%error, "handling a chat's updates failed");
+                }
+            }
+        }
+    }
+
+    async fn on_update(&self, update: Update, me: &Me) {
+        let id = update.id.0;
+        match update.kind {
+            UpdateKind::Message(message) => self.on_message(message, id, me).await,
+            UpdateKind::CallbackQuery(query) => self.on_button(query, id, me).await,
+            // Other updates (edits, member changes, polls) are simply ignored.
+            _ => {}
+        }
+    }
+
+    /// Serves updates from `listener` (a webhook) until `shutdown` resolves.
     ///
     /// # Errors
     /// As [`TelegramAdapter::prepare`]; [`TelegramError::Start`] when the dispatcher
@@ -274,9 +384,19 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
             channel: None,
             input: Input::Text(text),
         };
-        let answers = self.conversation.handle(incoming).await;
-        self.deliver(message.chat.id, user.id, is_group, answers, me)
-            .await;
+        let delivery = self.delivery(is_group, user.id);
+        let answers = self.conversation.handle_queued(incoming, &delivery).await;
+        self.deliver(message.chat.id, answers, me).await;
+    }
+
+    /// Where the replies of an update go: leased to this adapter, private answers from
+    /// a group to the person's own chat (on Telegram its id is the user's id).
+    fn delivery(&self, is_group: bool, user: UserId) -> Delivery {
+        Delivery {
+            owner: format!("{}-telegram-replies", self.conversation.engine().settings().owner),
+            lease_for: chrono::Duration::from_std(REPLY_LEASE).unwrap_or_default(),
+            private_chat: is_group.then(|| chat_ref(ChatId::from(user))).flatten(),
+        }
     }
 
     async fn on_button(&self, query: CallbackQuery, update_id: u32, me: &Me) {
@@ -299,37 +419,84 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
             channel: None,
             input: Input::Button(data.clone()),
         };
-        let answers = self.conversation.handle(incoming).await;
-        self.deliver(chat.id, query.from.id, is_group, answers, me).await;
+        let delivery = self.delivery(is_group, query.from.id);
+        let answers = self.conversation.handle_queued(incoming, &delivery).await;
+        self.deliver(chat.id, answers, me).await;
     }
 
-    /// Sends the answers: public ones to the chat, private ones from a group to the
-    /// person's own chat with the bot (or, when they never opened it, a pointer to it).
-    async fn deliver(&self, chat: ChatId, user: UserId, is_group: bool, answers: Vec<Answer>, me: &Me) {
-        for answer in answers {
-            let to = if answer.private && is_group {
-                ChatId::from(user)
-            } else {
-                chat
+    /// Sends the queued answers in order and marks each sent once Telegram took it:
+    /// public ones to the chat, private ones from a group to the person's own chat
+    /// with the bot (when they never opened it, the group gets a pointer to it and the
+    /// answer waits until they do). A 429 leaves this answer and the next ones to the
+    /// dispatcher after the pause; a transient failure, to its retries.
+    async fn deliver(&self, chat: ChatId, answers: Vec<QueuedAnswer>, me: &Me) {
+        let engine = self.conversation.engine();
+        let store = engine.store();
+        let mut held_until = None;
+        for queued in answers {
+            let now = engine.clock().now();
+            let Some(to) = telegram_chat(&queued.chat) else {
+                continue;
             };
-            match self.send(to, &answer.reply).await {
-                Ok(()) => {}
-                Err(SendError::Unreachable(_)) if to != chat => {
-                    let pointer = Reply::text(format!(
-                        "I keep parcel details out of groups. Open a private chat with @{} and press Start, then ask again.",
-                        me.username()
-                    ));
-                    if let Err(error) = self.send(chat, &pointer).await {
-                        tracing::warn!(%error, "could not answer in the group");
+            if let Some(until) = held_until {
+                // The order of an update's answers is kept: they wait for the same time.
+                if let Some(id) = queued.id
+                    && let Err(error) = store.defer(id, until).await
+                {
+                    tracing::error!(error.cause_chain = ?error, "could not put a reply back");
+                }
+                continue;
+            }
+            let outcome = self.send(to, &queued.answer.reply).await;
+            let Some(id) = queued.id else {
+                if let Err(error) = outcome {
+                    tracing::warn!(%error, "could not send a reply");
+                }
+                continue;
+            };
+            let stored = match outcome {
+                Ok(()) => store.mark_sent(id, now).await,
+                Err(SendError::RetryAfter(wait)) => {
+                    engine.pause_platform(PLATFORM, wait);
+                    let until = now.plus(chrono::Duration::from_std(wait).unwrap_or_default());
+                    held_until = Some(until);
+                    store.defer(id, until).await
+                }
+                Err(SendError::Unreachable(reason)) => {
+                    tracing::info!(%reason, "chat unreachable; its replies wait");
+                    if to != chat {
+                        let pointer = Reply::text(format!(
+                            "I keep parcel details out of groups. Open a private chat with @{} and press Start, then ask again.",
+                            me.username()
+                        ));
+                        if let Err(error) = self.send(chat, &pointer).await {
+                            tracing::warn!(%error, "could not answer in the group");
+                        }
+                    }
+                    match store.set_reachable(&queued.chat, false).await {
+                        Ok(()) => store.defer(id, now).await,
+                        Err(error) => Err(error),
                     }
                 }
-                Err(error) => tracing::warn!(%error, "could not send a reply"),
+                Err(error @ SendError::Transient(_)) => {
+                    tracing::warn!(%error, "could not send a reply; the dispatcher retries it");
+                    let retry_at = now.plus(engine.settings().dispatch.base_backoff);
+                    store.mark_failed(id, Some(retry_at), &error.to_string()).await
+                }
+                Err(error @ SendError::Rejected(_)) => {
+                    tracing::warn!(%error, "Telegram refused a reply");
+                    store.mark_failed(id, None, &error.to_string()).await
+                }
+            };
+            if let Err(error) = stored {
+                // The dispatcher sends it again once the lease ends: a duplicate at
+                // worst, never a loss.
+                tracing::error!(error.cause_chain = ?error, "could not record a reply's outcome");
             }
         }
     }
 
-    /// Sends one reply within the platform budget shared with the dispatcher; waits out
-    /// one flood-control pause when it is short.
+    /// Sends one reply within the platform budget shared with the dispatcher.
     async fn send(&self, chat: ChatId, reply: &Reply) -> Result<(), SendError> {
         let engine = self.conversation.engine();
         for _ in 0..10 {
@@ -341,18 +508,13 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
                 Ok(false) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
-        match self.sender.send_reply(chat, reply).await {
-            Err(SendError::RetryAfter(wait)) => {
-                engine.pause_platform(PLATFORM, wait);
-                if wait > MAX_REPLY_WAIT {
-                    return Err(SendError::RetryAfter(wait));
-                }
-                tokio::time::sleep(wait).await;
-                self.sender.send_reply(chat, reply).await
-            }
-            other => other,
-        }
+        self.sender.send_reply(chat, reply).await
     }
+}
+
+/// The Telegram chat of a stored chat reference.
+fn telegram_chat(chat: &ChatRef) -> Option<ChatId> {
+    chat.id().parse().ok().map(ChatId)
 }
 
 /// The stored reference of a Telegram chat.

@@ -49,9 +49,16 @@ fn callback_data(message: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_buyer_tracks_presses_a_button_and_hears_about_the_next_stage() {
-    let fake = FakeBotApi::start().await;
+/// The adapter serving a fresh conversation by long polling against `fake`.
+struct Served {
+    clock: SimulatedClock,
+    store: Arc<SqlStore>,
+    engine: Arc<Engine<SqlStore, SimulatedClock>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<Result<(), TelegramError>>,
+}
+
+async fn serve(fake: &FakeBotApi) -> Served {
     let clock = SimulatedClock::new(Utc.with_ymd_and_hms(2026, 10, 1, 8, 0, 0).single().expect("date"));
     let store = Arc::new(SqlStore::connect(&temp_database()).await.expect("store"));
     let providers = Providers::new(vec![Arc::new(SimulatedCarrier::new(clock.clone()))]);
@@ -68,10 +75,28 @@ async fn a_buyer_tracks_presses_a_button_and_hears_about_the_next_stage() {
     let conversation = Arc::new(Conversation::new(Arc::clone(&engine), ChatLimits::default()));
     let adapter = TelegramAdapter::new(conversation, sender);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let listener = telegram::update_listeners::polling_default(bot.clone()).await;
-    let serving = tokio::spawn(adapter.serve(listener, async {
+    let serving = tokio::spawn(adapter.serve_polling(async {
         let _ = stopped.await;
     }));
+    Served {
+        clock,
+        store,
+        engine,
+        stop,
+        serving,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_tracks_presses_a_button_and_hears_about_the_next_stage() {
+    let fake = FakeBotApi::start().await;
+    let Served {
+        clock,
+        store,
+        engine,
+        stop,
+        serving,
+    } = serve(&fake).await;
 
     // The command menu is registered at start.
     let commands = fake
@@ -120,7 +145,7 @@ async fn a_buyer_tracks_presses_a_button_and_hears_about_the_next_stage() {
         .unwrap_or_else(|| panic!("an is-it-fake button in {buttons:?}: {:#?}", fake.calls()));
 
     // A replayed update changes nothing and gets no second reply.
-    fake.push_update(text_update(
+    fake.replay_update(text_update(
         1,
         BUYER,
         BUYER,
@@ -328,4 +353,55 @@ async fn start_up_rides_out_transient_errors_and_stops_only_on_a_refused_token()
         "{down}"
     );
     assert_eq!(get_me_calls(), 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_refused_with_a_429_is_delayed_not_dropped() {
+    let fake = FakeBotApi::start().await;
+    let Served {
+        clock,
+        store: _,
+        engine,
+        stop,
+        serving,
+    } = serve(&fake).await;
+
+    // Telegram refuses the reply with a 429 (retry after an hour, longer than any
+    // adapter would wait): the reply stays queued, the update is handled.
+    fake.fail_sends([(429, too_many_requests(3600))]);
+    fake.push_update(text_update(1, BUYER, BUYER, "/help"));
+    fake.wait_for("the refused reply", |calls| {
+        calls
+            .iter()
+            .any(|c| c.method == "sendmessage" && c.body.get("_failed").is_some())
+            .then_some(())
+    })
+    .await;
+    fake.wait_for("the update confirmed", |_| {
+        (fake.unconfirmed() == 0).then_some(())
+    })
+    .await;
+    assert!(fake.messages_to(BUYER).is_empty());
+    engine.tick().await.expect("tick");
+    assert!(
+        fake.messages_to(BUYER).is_empty(),
+        "nothing goes out during the pause"
+    );
+
+    // After the pause, the dispatcher sends it: delayed, not dropped, and once.
+    clock.advance(Duration::seconds(3601));
+    engine.tick().await.expect("tick");
+    let sent = fake.messages_to(BUYER);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert!(text_of(&sent[0]).contains("/track"), "the help text: {}", sent[0]);
+    clock.advance(Duration::minutes(5));
+    engine.tick().await.expect("tick");
+    assert_eq!(fake.messages_to(BUYER).len(), 1, "sent once");
+
+    let _ = stop.send(());
+    tokio::time::timeout(std::time::Duration::from_secs(10), serving)
+        .await
+        .expect("stops")
+        .expect("task")
+        .expect("served");
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 // The fake lives with the Telegram adapter's tests; this suite uses part of it.
 #[allow(dead_code)]
 #[path = "../../telegram/tests/fake_bot_api/mod.rs"]
-mod fake_bot_api;
+pub(crate) mod fake_bot_api;
 
 // The fake Discord lives with the Discord adapter's tests.
 #[allow(dead_code)]

@@ -1,6 +1,8 @@
-//! Integration tests of the workspace as a whole: project rules and the CLI contract.
+//! Integration tests of the workspace as a whole: project rules, the CLI contract, the
+//! live bot, and what survives a crash.
 
 mod cli;
 mod console;
+mod crash;
 mod live;
 mod tidy;

@@ -4,8 +4,12 @@
 //!
 //! Rules kept everywhere:
 //! - bad input gets a clear answer and changes nothing;
-//! - a replayed platform update (same update id) is ignored: no double subscription,
-//!   no double reply;
+//! - a platform update is handled once and answered at least once: its replies are
+//!   queued in the outbox in the transaction that marks it answered
+//!   ([`Conversation::handle_queued`]; the adapter sends them at once, the dispatcher
+//!   when the adapter could not), its subscription records it, and a replay of an
+//!   answered update is ignored (no double subscription, no double reply), while the
+//!   replay of one a crash interrupted finds what it already did and answers;
 //! - in a group chat numbers are masked, and a parcel's details go privately (whole) to
 //!   the person who asked;
 //! - limits per chat (active parcels, new numbers per day, commands per minute).
@@ -26,7 +30,9 @@ use crate::engine::Engine;
 use crate::interpret::Destination;
 use crate::number::{Outcome, Recognition, TrackingNumber};
 use crate::reply::{Action, Block, Button, Reply, format_date, parse_time_zone};
-use crate::store::{ChatId, ChatRef, ChatSettings, Store, StoreError, SubscriptionView};
+use crate::store::{
+    ChatId, ChatRef, ChatSettings, QueuedReply, Store, StoreError, SubscriptionView, UpdateRef,
+};
 use parse::{MAX_INPUT_CHARS, Parsed};
 
 /// Limits per chat (from the `[limits]` configuration).
@@ -94,6 +100,31 @@ impl Answer {
             private: false,
         }
     }
+}
+
+/// How an adapter takes the replies of the updates it hands over
+/// ([`Conversation::handle_queued`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The lease owner of the queued replies (this adapter, in this process).
+    pub owner: String,
+    /// How long the adapter has to send them before the dispatcher may.
+    pub lease_for: Duration,
+    /// Where private answers go when the update came from a group (the person's own
+    /// chat with the bot); `None`: to the chat the update came from.
+    pub private_chat: Option<ChatRef>,
+}
+
+/// An answer queued in the outbox, for the adapter to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedAnswer {
+    /// The outbox row: mark it sent once the platform took it. `None` for an answer
+    /// that could not be queued (a storage failure), sent once, as is.
+    pub id: Option<i64>,
+    /// Where it goes.
+    pub chat: ChatRef,
+    /// The answer.
+    pub answer: Answer,
 }
 
 /// A parcel offered by a platform's autocomplete.
@@ -172,30 +203,123 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         &self.engine
     }
 
-    /// Answers one update. Never fails: a storage failure becomes an apology and
-    /// changes nothing.
+    /// Answers one update, for an adapter that sends the answers itself and cannot have
+    /// them sent later (the console; Discord, whose interactions are answered in place
+    /// and never redelivered). The update is marked handled. Never fails: a storage
+    /// failure becomes an apology.
     pub async fn handle(&self, incoming: Incoming) -> Vec<Answer> {
-        match self.handle_inner(&incoming).await {
-            Ok(answers) => answers,
+        self.handle_update(&incoming, None)
+            .await
+            .into_iter()
+            .map(|queued| queued.answer)
+            .collect()
+    }
+
+    /// Answers one update through the outbox: the answers are queued in the
+    /// transaction that marks the update answered, leased to `delivery.owner`; the
+    /// adapter sends them and marks them sent, and the dispatcher sends whatever it
+    /// could not. A replay of an answered update gets nothing. Never fails: a storage
+    /// failure becomes an apology, sent as is.
+    pub async fn handle_queued(&self, incoming: Incoming, delivery: &Delivery) -> Vec<QueuedAnswer> {
+        self.handle_update(&incoming, Some(delivery)).await
+    }
+
+    async fn handle_update(&self, incoming: &Incoming, delivery: Option<&Delivery>) -> Vec<QueuedAnswer> {
+        let unqueued = |answers: Vec<Answer>| {
+            answers
+                .into_iter()
+                .map(|answer| QueuedAnswer {
+                    id: None,
+                    chat: incoming.chat.clone(),
+                    answer,
+                })
+                .collect()
+        };
+        let update = incoming.update_id.as_ref().map(|id| UpdateRef {
+            platform: incoming.chat.platform().to_owned(),
+            id: id.clone(),
+        });
+        let store = self.engine.store();
+        let answers = async {
+            if let Some(update) = &update
+                && store.update_answered(update).await?
+            {
+                return Ok(None);
+            }
+            self.handle_inner(incoming, update.as_ref()).await.map(Some)
+        };
+        let answers = match answers.await {
+            Ok(Some(answers)) => answers,
+            Ok(None) => return Vec::new(),
             Err(error) => {
-                tracing::error!(%error, platform = incoming.chat.platform(), "conversation failed");
-                vec![Answer::public(Reply::text(
+                tracing::error!(error.cause_chain = ?error, platform = incoming.chat.platform(), "conversation failed");
+                return unqueued(vec![Answer::public(Reply::text(
                     "Something went wrong on my side and nothing was changed. Please try again in a minute.",
-                ))]
+                ))]);
+            }
+        };
+        let Some(update) = update else {
+            return unqueued(answers);
+        };
+        let destinations: Vec<ChatRef> = answers
+            .iter()
+            .map(|answer| match delivery {
+                Some(Delivery {
+                    private_chat: Some(private_chat),
+                    ..
+                }) if answer.private && incoming.is_group => private_chat.clone(),
+                _ => incoming.chat.clone(),
+            })
+            .collect();
+        let replies: Vec<QueuedReply> = match delivery {
+            Some(_) => answers
+                .iter()
+                .zip(&destinations)
+                .map(|(answer, chat)| QueuedReply {
+                    chat: chat.clone(),
+                    // A reply is strings and small integers: serialising cannot fail.
+                    payload: serde_json::to_string(&answer.reply).unwrap_or_default(),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let now = self.engine.clock().now();
+        let (owner, lease_until) = match delivery {
+            Some(delivery) => (delivery.owner.as_str(), now.plus(delivery.lease_for)),
+            None => ("", now),
+        };
+        match store
+            .complete_update(&update, &replies, owner, lease_until, now)
+            .await
+        {
+            Ok(Some(ids)) => {
+                let mut ids = ids.into_iter();
+                answers
+                    .into_iter()
+                    .zip(destinations)
+                    .map(|(answer, chat)| QueuedAnswer {
+                        id: ids.next(),
+                        chat,
+                        answer,
+                    })
+                    .collect()
+            }
+            // A replay of the same update was answered meanwhile.
+            Ok(None) => Vec::new(),
+            Err(error) => {
+                tracing::error!(error.cause_chain = ?error, platform = incoming.chat.platform(), "could not queue the answers");
+                unqueued(answers)
             }
         }
     }
 
-    async fn handle_inner(&self, incoming: &Incoming) -> Result<Vec<Answer>, StoreError> {
+    async fn handle_inner(
+        &self,
+        incoming: &Incoming,
+        update: Option<&UpdateRef>,
+    ) -> Result<Vec<Answer>, StoreError> {
         let store = self.engine.store();
         let now = self.engine.clock().now();
-        if let Some(update) = &incoming.update_id
-            && !store
-                .first_handling(incoming.chat.platform(), update, now)
-                .await?
-        {
-            return Ok(Vec::new());
-        }
         if let Input::Text(text) = &incoming.input
             && text.chars().count() > MAX_INPUT_CHARS
         {
@@ -225,6 +349,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         }
         let context = Context {
             incoming,
+            update,
             chat,
             settings,
             now,
@@ -527,48 +652,33 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         };
         let store = self.engine.store();
         let views = store.subscriptions(context.chat).await?;
-        if let Some(view) = views
+        let existing = views
             .iter()
-            .find(|v| v.numbers.iter().any(|n| n == number.as_str()))
-        {
-            let mut answers = one(Reply::text(format!(
-                "You already follow {}.",
-                render::parcel_handle(view, masked)
-            )));
-            answers.extend(self.status_of(context, view).await?);
-            return Ok(answers);
-        }
-        if views.len() >= self.limits.active_parcels {
-            return Ok(one(Reply::text(format!(
-                "You follow {} parcels, the most I keep per chat. Stop following a delivered one with /untrack, then try again.",
-                views.len()
-            ))));
-        }
-        let today = store
-            .subscriptions_since(context.chat, context.now.minus(Duration::days(1)))
-            .await?;
-        if today >= self.limits.new_numbers_per_day {
-            return Ok(one(Reply::text(format!(
-                "You added {today} numbers in the last 24 hours, the most I take per day. Try again tomorrow."
-            ))));
-        }
-        let subscribed = match store
-            .subscribe(
-                context.chat,
-                &number,
-                label,
-                context.incoming.user.as_deref(),
-                context.now,
-            )
-            .await
-        {
-            Err(StoreError::AlreadySubscribed) => {
-                return Ok(one(Reply::text(format!("You already follow {shown}."))));
+            .find(|v| v.numbers.iter().any(|n| n == number.as_str()));
+        // The replay of this very update, interrupted by a crash after it subscribed:
+        // the subscription is its own, and it answers as the first time would have.
+        let own = existing.filter(|view| {
+            context
+                .update
+                .is_some_and(|update| view.created_by.as_deref() == Some(update.key().as_str()))
+        });
+        let parcel = match (existing, own) {
+            (_, Some(view)) => view.parcel,
+            (Some(view), None) => {
+                let mut answers = one(Reply::text(format!(
+                    "You already follow {}.",
+                    render::parcel_handle(view, masked)
+                )));
+                answers.extend(self.status_of(context, view).await?);
+                return Ok(answers);
             }
-            other => other?,
+            (None, None) => match self.subscribe(context, &views, &number, label, &shown).await? {
+                Ok(parcel) => parcel,
+                Err(answers) => return Ok(answers),
+            },
         };
         let views = store.subscriptions(context.chat).await?;
-        let Some(view) = views.iter().find(|v| v.parcel == subscribed.parcel) else {
+        let Some(view) = views.iter().find(|v| v.parcel == parcel) else {
             return Err(StoreError::NotFound);
         };
         let answered = match self.engine.refresh(view).await {
@@ -576,10 +686,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             Err(crate::engine::EngineError::Store(error)) => return Err(error),
         };
         let views = store.subscriptions(context.chat).await?;
-        let view = views
-            .iter()
-            .find(|v| v.parcel == subscribed.parcel)
-            .unwrap_or(view);
+        let view = views.iter().find(|v| v.parcel == parcel).unwrap_or(view);
         let mut intro = if number.is_known_format() {
             format!(
                 "Following {}, a {} number.",
@@ -600,6 +707,50 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             answers.extend(self.status_of(context, view).await?);
         }
         Ok(answers)
+    }
+
+    /// Subscribes the chat to `number` within the chat's limits, on behalf of the
+    /// update being handled; `Err` holds the answer to give instead.
+    async fn subscribe(
+        &self,
+        context: &Context<'_>,
+        views: &[SubscriptionView],
+        number: &TrackingNumber,
+        label: Option<&str>,
+        shown: &str,
+    ) -> Result<Result<crate::store::ParcelId, Vec<Answer>>, StoreError> {
+        let store = self.engine.store();
+        if views.len() >= self.limits.active_parcels {
+            return Ok(Err(one(Reply::text(format!(
+                "You follow {} parcels, the most I keep per chat. Stop following a delivered one with /untrack, then try again.",
+                views.len()
+            )))));
+        }
+        let today = store
+            .subscriptions_since(context.chat, context.now.minus(Duration::days(1)))
+            .await?;
+        if today >= self.limits.new_numbers_per_day {
+            return Ok(Err(one(Reply::text(format!(
+                "You added {today} numbers in the last 24 hours, the most I take per day. Try again tomorrow."
+            )))));
+        }
+        match store
+            .subscribe_for(
+                context.chat,
+                number,
+                label,
+                context.incoming.user.as_deref(),
+                context.update,
+                context.now,
+            )
+            .await
+        {
+            Ok(subscribed) => Ok(Ok(subscribed.parcel)),
+            Err(StoreError::AlreadySubscribed) => {
+                Ok(Err(one(Reply::text(format!("You already follow {shown}.")))))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     async fn list(&self, context: &Context<'_>) -> Result<Vec<Answer>, StoreError> {
@@ -962,6 +1113,8 @@ impl<S: Store, C: Clock> Conversation<S, C> {
 /// What every command handler needs.
 struct Context<'a> {
     incoming: &'a Incoming,
+    /// The platform update being handled, when the platform numbers them.
+    update: Option<&'a UpdateRef>,
     chat: ChatId,
     settings: ChatSettings,
     now: DateTime<Utc>,

@@ -1,7 +1,11 @@
 //! The dispatcher: takes queued messages from the outbox and hands them to the
 //! platforms' [`Notifier`]s within their limits.
 //!
-//! - Several pending messages for one chat and parcel go out as one.
+//! - Several pending messages for one chat and parcel go out as one. Replies to a
+//!   person's message (kind [`REPLY_KIND`], queued by the conversation with the update
+//!   they answer) go out one by one, as written.
+//! - Replies are leased to the adapter that handled the update, which sends them at
+//!   once; the dispatcher sends those it could not (a 429, a crash) once the lease ends.
 //! - Limits: one message per second per chat, a group's per-minute limit, and the
 //!   platform's overall per-second budget, which is counted in the store so that
 //!   instances sharing a database share it instead of multiplying it.
@@ -20,8 +24,11 @@ use chrono::{DateTime, Duration, Utc};
 use super::notice::{Notification, render_merged};
 use super::notify::{Notifier, Recipient, SendError};
 use crate::clock::Saturating;
-use crate::reply::format_time;
+use crate::reply::{Reply, format_time};
 use crate::store::{ChatRef, OutboxMessage, Store, StoreError};
+
+/// The outbox kind of a reply to a platform update (its payload is a [`Reply`] as JSON).
+pub const REPLY_KIND: &str = "reply";
 
 /// How the dispatcher behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -217,11 +224,25 @@ impl<S: Store> Dispatcher<S> {
             let next_window = DateTime::from_timestamp(window + 1, 0).unwrap_or(now);
             return self.defer_all(group, next_window, stats).await;
         }
-        let notifications: Vec<Notification> = group
-            .iter()
-            .filter_map(|message| Notification::from_payload(&message.payload))
-            .collect();
-        if notifications.is_empty() {
+        let reply = if first.kind == REPLY_KIND {
+            serde_json::from_str::<Reply>(&first.payload).ok()
+        } else {
+            let notifications: Vec<Notification> = group
+                .iter()
+                .filter_map(|message| Notification::from_payload(&message.payload))
+                .collect();
+            let time_zone = first.time_zone.clone();
+            (!notifications.is_empty()).then(|| {
+                render_merged(
+                    &notifications,
+                    first.label.as_deref(),
+                    first.parcel.map(|p| p.0),
+                    is_group,
+                    &|at| format_time(at, &time_zone),
+                )
+            })
+        };
+        let Some(reply) = reply else {
             for message in group {
                 self.store
                     .mark_failed(message.id, None, "payload this version cannot read")
@@ -229,15 +250,7 @@ impl<S: Store> Dispatcher<S> {
                 stats.dead += 1;
             }
             return Ok(());
-        }
-        let time_zone = first.time_zone.clone();
-        let reply = render_merged(
-            &notifications,
-            first.label.as_deref(),
-            first.parcel.map(|p| p.0),
-            is_group,
-            &|at| format_time(at, &time_zone),
-        );
+        };
         let outcome = notifier.send(&recipient, &reply).await;
         self.budget
             .lock()
@@ -310,12 +323,14 @@ impl<S: Store> Dispatcher<S> {
     }
 }
 
-/// Groups leased messages by chat and parcel, keeping the order of first appearance.
+/// Groups leased messages by chat and parcel, keeping the order of first appearance;
+/// a reply is a group of its own.
 fn group_by_chat_and_parcel(messages: Vec<OutboxMessage>) -> Vec<Vec<OutboxMessage>> {
     let mut groups: Vec<Vec<OutboxMessage>> = Vec::new();
-    let mut index: HashMap<(ChatRef, Option<i64>), usize> = HashMap::new();
+    let mut index: HashMap<(ChatRef, Option<i64>, Option<i64>), usize> = HashMap::new();
     for message in messages {
-        let key = (message.chat.clone(), message.parcel.map(|p| p.0));
+        let reply = (message.kind == REPLY_KIND).then_some(message.id);
+        let key = (message.chat.clone(), message.parcel.map(|p| p.0), reply);
         match index.get(&key) {
             Some(&position) => groups[position].push(message),
             None => {

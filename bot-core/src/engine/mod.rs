@@ -217,19 +217,25 @@ impl<S: Store, C: Clock> Engine<S, C> {
     }
 
     /// Ticks every `every` of real time until `shutdown` completes; a failed tick is
-    /// logged and retried at the next one.
+    /// logged and retried at the next one. A tick that had to put messages back for a
+    /// limit (one message per second to a chat, a platform's pause) is followed by
+    /// another after a second, so that queued messages and replies a platform refused
+    /// for a moment go out when allowed rather than at the next tick.
     pub async fn run(&self, every: std::time::Duration, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut interval = tokio::time::interval(every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let soon = every.min(std::time::Duration::from_secs(1));
         loop {
+            let next = match self.tick().await {
+                Ok(stats) if stats.dispatch.deferred > 0 => soon,
+                Ok(_) => every,
+                Err(error) => {
+                    tracing::error!(error.cause_chain = ?error, "engine tick failed");
+                    every
+                }
+            };
             tokio::select! {
                 () = &mut shutdown => return,
-                _ = interval.tick() => {
-                    if let Err(error) = self.tick().await {
-                        tracing::error!(%error, "engine tick failed");
-                    }
-                }
+                () = tokio::time::sleep(next) => {}
             }
         }
     }

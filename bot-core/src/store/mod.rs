@@ -102,6 +102,34 @@ pub struct SubscriptionView {
     pub user: Option<String>,
     /// When the chat subscribed.
     pub created_at: DateTime<Utc>,
+    /// The platform update that created it ([`UpdateRef::key`]), when one did.
+    pub created_by: Option<String>,
+}
+
+/// A platform update (a message or a button press), to handle it once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UpdateRef {
+    /// The platform (`telegram`, `discord`).
+    pub platform: String,
+    /// The platform's id of the update.
+    pub id: String,
+}
+
+impl UpdateRef {
+    /// `platform:id`, as effects record it.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.platform, self.id)
+    }
+}
+
+/// A reply to queue in the outbox with the update it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedReply {
+    /// Where it goes (the chat, or the person's own chat for a private answer from a
+    /// group); created when the store does not know it yet.
+    pub chat: ChatRef,
+    /// The message, as JSON the dispatcher renders.
+    pub payload: String,
 }
 
 /// A chat's own settings.
@@ -268,6 +296,14 @@ pub enum StoreError {
     /// A value the store cannot hold.
     #[error("invalid: {0}")]
     Invalid(&'static str),
+    /// Another process already uses this SQLite database (one writer per file).
+    #[error(
+        "the database {database} is in use by another parcelbot process; stop that process, or give this one its own data_dir"
+    )]
+    InUse {
+        /// The database file.
+        database: String,
+    },
     /// The database failed.
     #[error("storage failed")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -293,6 +329,22 @@ pub trait Store: Send + Sync + 'static {
         number: &TrackingNumber,
         label: Option<&str>,
         user: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Subscribed, StoreError>> + Send {
+        self.subscribe_for(chat, number, label, user, None, now)
+    }
+
+    /// [`Store::subscribe`] on behalf of a platform `update`: in the same transaction
+    /// the update is marked handled (not yet answered) and the subscription records it
+    /// (`created_by`), so that the replay of an update interrupted before its replies
+    /// were queued recognises its own subscription.
+    fn subscribe_for(
+        &self,
+        chat: ChatId,
+        number: &TrackingNumber,
+        label: Option<&str>,
+        user: Option<&str>,
+        update: Option<&UpdateRef>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Subscribed, StoreError>> + Send;
 
@@ -384,14 +436,25 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Records that a platform update was handled. Returns `false` when it had been
-    /// already (a replay), in which case nothing is changed.
-    fn first_handling(
+    /// Whether the update was handled and answered already (a replay to ignore). An
+    /// update whose effects were written but whose replies were not (a crash came in
+    /// between) is not: its replay is handled again, and finds its effects.
+    fn update_answered(&self, update: &UpdateRef) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// In one transaction: marks the update handled and answered, and queues its
+    /// `replies` in the outbox in order (kind `reply`), leased to `owner` until
+    /// `lease_until` so that the adapter sends them at once; the dispatcher sends
+    /// whatever the adapter did not once the lease expires. Returns the rows' ids, or
+    /// `None` (and changes nothing) when the update had been answered already (a
+    /// replay handled at the same time).
+    fn complete_update(
         &self,
-        platform: &str,
-        update_id: &str,
+        update: &UpdateRef,
+        replies: &[QueuedReply],
+        owner: &str,
+        lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Vec<i64>>, StoreError>> + Send;
 
     /// Takes one message from the platform's shared budget for the one-second window
     /// starting at `window_start` (epoch seconds), if fewer than `limit` were taken.

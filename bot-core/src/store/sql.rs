@@ -8,9 +8,20 @@
 //! - Leasing on PostgreSQL uses `FOR UPDATE SKIP LOCKED`, so instances sharing a database
 //!   never lease the same row; an expired lease is free again (a crashed instance's work
 //!   is picked up).
+//! - One process per SQLite file: [`SqlStore::connect`] takes an exclusive lock on
+//!   `<file>.lock` (an OS file lock, released when the process ends, even by `kill -9`)
+//!   and a second process is refused with [`StoreError::InUse`]. Two writers on one
+//!   file race their migrations, fail with "database is locked", and send the outbox
+//!   twice. PostgreSQL instances share one database by design; their migrations are
+//!   serialised by the migrator's advisory lock (`pg_advisory_lock`, taken by sqlx for
+//!   the whole run).
+//! - SQLite runs with `secure_delete`: deleted rows are overwritten with zeros, so what
+//!   `/forget` deletes cannot be read back from the file's free pages.
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, FixedOffset, Offset, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -18,7 +29,8 @@ use sqlx::{AnyPool, Row};
 
 use super::{
     BulkParcel, ChatId, ChatRef, ChatSettings, DueNumber, Notice, OutboxMessage, ParcelId, ParcelNumber,
-    PollRecord, ProtectionDue, Store, StoreError, Subscribed, SubscriptionId, SubscriptionView,
+    PollRecord, ProtectionDue, QueuedReply, Store, StoreError, Subscribed, SubscriptionId, SubscriptionView,
+    UpdateRef,
 };
 use crate::clock::Saturating;
 use crate::interpret::{Event, Stage};
@@ -32,13 +44,15 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 /// Set on every SQLite connection: WAL with NORMAL sync survives application crashes;
 /// foreign keys make deletions cascade; a 64 MB page cache (SQLite's default is 2 MB)
 /// keeps the indexes a polling round walks in memory instead of rereading them from
-/// the file at every statement.
-const SQLITE_PRAGMAS: [&str; 5] = [
+/// the file at every statement; `secure_delete` zeroes deleted content (a buyer's
+/// forgotten labels and city must not stay readable in free pages).
+const SQLITE_PRAGMAS: [&str; 6] = [
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
     "PRAGMA cache_size=-65536",
+    "PRAGMA secure_delete=ON",
 ];
 
 /// Which SQL dialect the store speaks.
@@ -55,6 +69,8 @@ pub enum Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// The SQLite file's lock, held as long as any clone of the store lives.
+    _lock: Option<Arc<std::fs::File>>,
 }
 
 /// The columns of a [`DueNumber`], read by [`due_number`]; callers add the `WHERE`.
@@ -98,15 +114,20 @@ impl SqlStore {
     /// [`StoreError::Internal`] when the database cannot be opened or migrated.
     pub async fn connect(url: &DatabaseUrl) -> Result<SqlStore, StoreError> {
         sqlx::any::install_default_drivers();
+        let mut lock = None;
         let (dialect, pool) = match url {
             DatabaseUrl::Sqlite(url) => {
                 let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
                 let path = path.split('?').next().unwrap_or_default();
-                if let Some(parent) = std::path::Path::new(path).parent()
+                let in_memory = path == ":memory:" || path.is_empty();
+                if let Some(parent) = Path::new(path).parent()
                     && !parent.as_os_str().is_empty()
-                    && path != ":memory:"
+                    && !in_memory
                 {
                     std::fs::create_dir_all(parent).map_err(internal)?;
+                }
+                if !in_memory {
+                    lock = Some(Arc::new(lock_database(Path::new(path))?));
                 }
                 let url = if url.contains('?') {
                     url.clone()
@@ -141,8 +162,28 @@ impl SqlStore {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
+        // On PostgreSQL the migrator holds `pg_advisory_lock` (keyed by the database)
+        // from before it creates its table until every migration is applied, so two
+        // instances starting together apply each migration once; the second waits,
+        // then finds them applied (`postgres_migrations_run_once_when_two_instances_start`).
+        debug_assert!(migrator.locking);
         migrator.run(&pool).await.map_err(internal)?;
-        Ok(SqlStore { pool, dialect })
+        if lock.is_some() {
+            // This process is the file's only user: every lease in it is a dead
+            // process's (a crash, a kill -9). Freeing them now sends the replies and
+            // polls it had in flight at once instead of when their leases end.
+            for statement in [
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+                "UPDATE tracking_numbers SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+            ] {
+                sqlx::query(statement).execute(&pool).await.map_err(internal)?;
+            }
+        }
+        Ok(SqlStore {
+            pool,
+            dialect,
+            _lock: lock,
+        })
     }
 
     /// The dialect in use.
@@ -260,6 +301,50 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Every table of the bot with its row count, by name (the migrator's own table
+    /// left out): what an operator, or a test of `/forget`, checks is gone.
+    ///
+    /// # Errors
+    /// [`StoreError::Internal`] when the database cannot be read.
+    pub async fn table_rows(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let catalogue = match self.dialect {
+            Dialect::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                 AND name <> '_sqlx_migrations' ORDER BY name"
+            }
+            Dialect::Postgres => {
+                "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+                 AND table_name <> '_sqlx_migrations' ORDER BY table_name"
+            }
+        };
+        let tables: Vec<String> = sqlx::query_scalar(catalogue)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(internal)?;
+        let mut counts = Vec::with_capacity(tables.len());
+        for table in tables {
+            // The name comes from the database's own catalogue, not from input.
+            let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+            counts.push((table, rows));
+        }
+        Ok(counts)
+    }
+
+    /// The versions of the migrations applied, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Internal`] when the database cannot be read.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(internal)
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -360,15 +445,28 @@ impl Store for SqlStore {
         self.find_chat(chat).await?.ok_or(StoreError::NotFound)
     }
 
-    async fn subscribe(
+    async fn subscribe_for(
         &self,
         chat: ChatId,
         number: &TrackingNumber,
         label: Option<&str>,
         user: Option<&str>,
+        update: Option<&UpdateRef>,
         now: DateTime<Utc>,
     ) -> Result<Subscribed, StoreError> {
         let mut tx = self.pool.begin().await.map_err(internal)?;
+        if let Some(update) = update {
+            sqlx::query(
+                "INSERT INTO handled_updates (platform, update_id, handled_at, replied) VALUES ($1, $2, $3, 0) \
+                 ON CONFLICT (platform, update_id) DO NOTHING",
+            )
+            .bind(&update.platform)
+            .bind(&update.id)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        }
         let known: Option<i64> =
             sqlx::query_scalar("SELECT parcel_id FROM tracking_numbers WHERE number = $1")
                 .bind(number.as_str())
@@ -421,14 +519,15 @@ impl Store for SqlStore {
             }
         };
         let subscription: i64 = sqlx::query_scalar(
-            "INSERT INTO subscriptions (chat_id, parcel_id, label, user_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO subscriptions (chat_id, parcel_id, label, user_id, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(chat.0)
         .bind(parcel)
         .bind(label)
         .bind(user)
         .bind(millis(now))
+        .bind(update.map(UpdateRef::key))
         .fetch_one(&mut *tx)
         .await
         .map_err(|error| match &error {
@@ -458,7 +557,7 @@ impl Store for SqlStore {
     async fn subscriptions(&self, chat: ChatId) -> Result<Vec<SubscriptionView>, StoreError> {
         let rows = sqlx::query(
             "SELECT s.id, s.parcel_id, s.label, p.stage, t.number, p.last_event_at, s.protection_ends, \
-             s.user_id, s.created_at \
+             s.user_id, s.created_at, s.created_by \
              FROM subscriptions s JOIN parcels p ON p.id = s.parcel_id \
              JOIN tracking_numbers t ON t.parcel_id = s.parcel_id \
              WHERE s.chat_id = $1 ORDER BY s.id, t.linked_from IS NOT NULL, t.number",
@@ -483,6 +582,7 @@ impl Store for SqlStore {
                     protection_ends: optional_time(&row, 6)?,
                     user: row.try_get(7).map_err(internal)?,
                     created_at: from_millis(row.try_get(8).map_err(internal)?),
+                    created_by: row.try_get(9).map_err(internal)?,
                 }),
             }
         }
@@ -851,30 +951,81 @@ impl Store for SqlStore {
         Ok(queued == 1)
     }
 
-    async fn first_handling(
+    async fn update_answered(&self, update: &UpdateRef) -> Result<bool, StoreError> {
+        let answered: Option<i64> =
+            sqlx::query_scalar("SELECT replied FROM handled_updates WHERE platform = $1 AND update_id = $2")
+                .bind(&update.platform)
+                .bind(&update.id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+        Ok(answered == Some(1))
+    }
+
+    async fn complete_update(
         &self,
-        platform: &str,
-        update_id: &str,
+        update: &UpdateRef,
+        replies: &[QueuedReply],
+        owner: &str,
+        lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO handled_updates (platform, update_id, handled_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (platform, update_id) DO NOTHING",
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        // Wins only where no other handling answered the update first.
+        let marked = sqlx::query(
+            "INSERT INTO handled_updates (platform, update_id, handled_at, replied) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (platform, update_id) DO UPDATE SET replied = 1, handled_at = $3 \
+             WHERE handled_updates.replied = 0",
         )
-        .bind(platform)
-        .bind(update_id)
+        .bind(&update.platform)
+        .bind(&update.id)
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(internal)?
         .rows_affected();
+        if marked == 0 {
+            tx.rollback().await.map_err(internal)?;
+            return Ok(None);
+        }
+        let mut ids = Vec::with_capacity(replies.len());
+        for (index, reply) in replies.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO chats (platform, platform_chat_id, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (platform, platform_chat_id) DO NOTHING",
+            )
+            .bind(reply.chat.platform())
+            .bind(reply.chat.id())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO outbox (chat_id, parcel_id, kind, dedupe_key, payload, created_at, available_at, \
+                 lease_owner, lease_until) \
+                 SELECT c.id, NULL, 'reply', $1, $2, $3, $3, $4, $5 FROM chats c \
+                 WHERE c.platform = $6 AND c.platform_chat_id = $7 RETURNING id",
+            )
+            .bind(format!("reply:{}:{index}", update.key()))
+            .bind(&reply.payload)
+            .bind(millis(now))
+            .bind(owner)
+            .bind(millis(lease_until))
+            .bind(reply.chat.platform())
+            .bind(reply.chat.id())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(internal)?;
+            ids.push(id);
+        }
         // Replays come within minutes; a week of ids is plenty to recognise them.
         sqlx::query("DELETE FROM handled_updates WHERE handled_at < $1")
             .bind(millis(now.minus(Duration::days(7))))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(internal)?;
-        Ok(inserted == 1)
+        tx.commit().await.map_err(internal)?;
+        Ok(Some(ids))
     }
 
     async fn take_send_slot(
@@ -954,9 +1105,11 @@ impl Store for SqlStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(internal)?;
+        // Explicit deletes rather than cascades: what is forgotten is listed here.
         for statement in [
             "DELETE FROM outbox WHERE chat_id = $1",
             "DELETE FROM subscriptions WHERE chat_id = $1",
+            "DELETE FROM subscription_log WHERE chat_id = $1",
             "DELETE FROM chats WHERE id = $1",
         ] {
             sqlx::query(statement)
@@ -966,11 +1119,80 @@ impl Store for SqlStore {
                 .map_err(internal)?;
         }
         for parcel in parcels {
-            stop_polling_if_unfollowed(&mut tx, parcel).await?;
+            forget_parcel_if_unfollowed(&mut tx, parcel).await?;
         }
         tx.commit().await.map_err(internal)?;
+        if self.dialect == Dialect::Sqlite {
+            // The WAL still holds the pages as they were before the deletion until a
+            // checkpoint copies the zeroed ones into the file; truncating it leaves no
+            // old copy behind.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+        }
         Ok(())
     }
+}
+
+/// Deletes a parcel nobody follows any more, with its numbers, events, queued
+/// messages and the providers' registrations of its numbers (`/forget`).
+async fn forget_parcel_if_unfollowed(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    parcel: i64,
+) -> Result<(), StoreError> {
+    let followed: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM subscriptions WHERE parcel_id = $1 LIMIT 1")
+            .bind(parcel)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(internal)?;
+    if followed.is_some() {
+        return Ok(());
+    }
+    for statement in [
+        "DELETE FROM provider_registrations WHERE number IN \
+         (SELECT number FROM tracking_numbers WHERE parcel_id = $1)",
+        "DELETE FROM outbox WHERE parcel_id = $1",
+        "DELETE FROM events WHERE parcel_id = $1",
+        "DELETE FROM tracking_numbers WHERE parcel_id = $1",
+        "DELETE FROM parcels WHERE id = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(parcel)
+            .execute(&mut **tx)
+            .await
+            .map_err(internal)?;
+    }
+    Ok(())
+}
+
+/// Takes the exclusive lock of the SQLite file at `database` (`<file>.lock`), writing
+/// the process id into it for the operator. The OS drops the lock when the process
+/// ends however it ends, so a crash never leaves the data dir locked.
+fn lock_database(database: &Path) -> Result<std::fs::File, StoreError> {
+    use std::io::Write;
+    let mut lock_path = database.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(internal)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(StoreError::InUse {
+                database: database.display().to_string(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(error)) => return Err(internal(error)),
+    }
+    // The pid is a courtesy for whoever finds the file; the lock is what counts.
+    file.set_len(0).map_err(internal)?;
+    writeln!(file, "{}", std::process::id()).map_err(internal)?;
+    Ok(file)
 }
 
 /// Creates the PostgreSQL database `name` on the server of `url` (an existing
@@ -1136,7 +1358,7 @@ async fn write_poll(
     for event in &record.events {
         new_events += sqlx::query(
             "INSERT INTO events (parcel_id, number, at, utc_offset_seconds, source, code, text, location) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM parcels WHERE id = $1) \
              ON CONFLICT (parcel_id, number, at, source, text) DO NOTHING",
         )
         .bind(record.parcel.0)
@@ -1164,7 +1386,8 @@ async fn write_poll(
     for link in &record.links {
         sqlx::query(
             "INSERT INTO tracking_numbers (number, parcel_id, format, carrier, linked_from, next_poll_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (number) DO NOTHING",
+             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM parcels WHERE id = $2) \
+             ON CONFLICT (number) DO NOTHING",
         )
         .bind(link.number.as_str())
         .bind(record.parcel.0)

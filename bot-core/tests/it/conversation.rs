@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 
-use bot_core::clock::SimulatedClock;
+use bot_core::clock::{Clock, SimulatedClock};
 use bot_core::conversation::{Answer, ChatLimits, Conversation, Incoming, Input};
 use bot_core::engine::{Engine, EngineSettings};
 use bot_core::provider::Providers;
@@ -73,6 +73,87 @@ async fn a_replayed_update_is_ignored() {
     let store = conversation.engine().store();
     let id = store.upsert_chat(&chat, Utc::now()).await.expect("chat");
     assert_eq!(store.subscriptions(id).await.expect("list").len(), 1);
+}
+
+#[tokio::test]
+async fn an_update_a_crash_interrupted_is_answered_once_with_its_effect_once() {
+    use bot_core::conversation::Delivery;
+    use bot_core::number::TrackingNumber;
+    use bot_core::store::UpdateRef;
+
+    let (conversation, clock) = conversation(ChatLimits::default()).await;
+    let store = conversation.engine().store();
+    let group = ChatRef::new("telegram", "-100900").expect("chat");
+    let person = ChatRef::new("telegram", "42").expect("chat");
+    let delivery = Delivery {
+        owner: "adapter".to_owned(),
+        lease_for: Duration::seconds(30),
+        private_chat: Some(person.clone()),
+    };
+    // A crash after the subscription was written, before the answers were queued: the
+    // store holds the effect and the update is not answered.
+    let update = UpdateRef {
+        platform: "telegram".to_owned(),
+        id: "501".to_owned(),
+    };
+    let chat = store.upsert_chat(&group, clock.now()).await.expect("chat");
+    store
+        .subscribe_for(
+            chat,
+            &TrackingNumber::parse("RB104729000CN").expect("number"),
+            None,
+            Some("42"),
+            Some(&update),
+            clock.now(),
+        )
+        .await
+        .expect("subscribed before the crash");
+
+    // Telegram serves the update again: it is answered as the first time would have
+    // been, through the outbox, and nothing is subscribed twice.
+    let answers = conversation
+        .handle_queued(
+            message(&group, true, Some("501"), "/track RB104729000CN"),
+            &delivery,
+        )
+        .await;
+    let plain: Vec<String> = answers.iter().map(|a| a.answer.reply.to_plain()).collect();
+    assert!(plain[0].starts_with("Following RB•••••••00CN"), "{plain:?}");
+    assert!(answers.iter().all(|a| a.id.is_some()), "queued: {answers:?}");
+    assert_eq!(answers[0].chat, group);
+    assert!(
+        answers[1..].iter().all(|a| a.chat == person && a.answer.private),
+        "the details go to the person's own chat: {answers:?}"
+    );
+    assert_eq!(store.subscriptions(chat).await.expect("list").len(), 1);
+
+    // Leased to the adapter; the dispatcher gets them once the lease ends.
+    assert!(
+        store
+            .lease_outbox("dispatcher", clock.now(), Duration::minutes(1), 10)
+            .await
+            .expect("outbox")
+            .is_empty()
+    );
+    clock.advance(Duration::seconds(31));
+    let queued = store
+        .lease_outbox("dispatcher", clock.now(), Duration::minutes(1), 10)
+        .await
+        .expect("outbox");
+    assert_eq!(
+        queued.iter().map(|m| Some(m.id)).collect::<Vec<_>>(),
+        answers.iter().map(|a| a.id).collect::<Vec<_>>()
+    );
+
+    // Served once more: answered already, so nothing.
+    let again = conversation
+        .handle_queued(
+            message(&group, true, Some("501"), "/track RB104729000CN"),
+            &delivery,
+        )
+        .await;
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(store.subscriptions(chat).await.expect("list").len(), 1);
 }
 
 #[tokio::test]

@@ -7,7 +7,9 @@ use bot_core::interpret::{Event, Stage};
 use bot_core::number::TrackingNumber;
 use bot_core::settings::DatabaseUrl;
 use bot_core::store::sql::{create_postgres_database, drop_postgres_database};
-use bot_core::store::{ChatRef, NewNumber, Notice, ParcelId, PollRecord, SqlStore, Store, StoreError};
+use bot_core::store::{
+    ChatRef, NewNumber, Notice, ParcelId, PollRecord, QueuedReply, SqlStore, Store, StoreError, UpdateRef,
+};
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 10, 1, 8, 0, 0).single().expect("date")
@@ -350,8 +352,8 @@ async fn contract(store: &impl Store, label: &str) {
     ));
 }
 
-/// Chat settings, protection deadlines, one-chat messages, replays, the shared send
-/// budget and unreachable chats.
+/// Chat settings, protection deadlines, one-chat messages, the shared send budget and
+/// unreachable chats.
 async fn engine_contract(store: &impl Store, label: &str) {
     let now = start();
     let chat = ChatRef::new("telegram", "-100500").expect("chat");
@@ -476,15 +478,6 @@ async fn engine_contract(store: &impl Store, label: &str) {
     );
     assert_eq!(again[0].attempts, 0, "{label}: deferring is not an attempt");
 
-    assert!(store.first_handling("telegram", "u1", now).await.expect("first"));
-    assert!(!store.first_handling("telegram", "u1", now).await.expect("replay"));
-    assert!(
-        store
-            .first_handling("discord", "u1", now)
-            .await
-            .expect("other platform")
-    );
-
     let window = now.timestamp();
     for _ in 0..3 {
         assert!(store.take_send_slot("telegram", window, 3).await.expect("slot"));
@@ -499,6 +492,98 @@ async fn engine_contract(store: &impl Store, label: &str) {
             .await
             .expect("slot")
     );
+}
+
+/// Platform updates: a subscription marks its update handled but not answered and
+/// records it; the answers are queued with the mark, once; a replay finds it answered.
+async fn updates_contract(store: &impl Store, label: &str) {
+    let now = start();
+    let group = ChatRef::new("telegram", "-100777").expect("chat");
+    let person = ChatRef::new("telegram", "31337").expect("chat");
+    let chat = store.upsert_chat(&group, now).await.expect("chat");
+    let update = UpdateRef {
+        platform: "telegram".to_owned(),
+        id: "u1".to_owned(),
+    };
+    assert!(!store.update_answered(&update).await.expect("new"), "{label}");
+    let subscribed = store
+        .subscribe_for(chat, &number("RB123456785CN"), None, None, Some(&update), now)
+        .await
+        .expect("subscribe");
+    assert!(
+        !store.update_answered(&update).await.expect("effects only"),
+        "{label}: its effect is written, its answers are not"
+    );
+    let views = store.subscriptions(chat).await.expect("list");
+    assert_eq!(views.len(), 1, "{label}");
+    assert_eq!(
+        (views[0].parcel, views[0].created_by.as_deref()),
+        (subscribed.parcel, Some("telegram:u1")),
+        "{label}"
+    );
+    let replies = [
+        QueuedReply {
+            chat: group.clone(),
+            payload: r#"{"blocks":[{"text":"public"}],"buttons":[]}"#.to_owned(),
+        },
+        QueuedReply {
+            chat: person.clone(),
+            payload: r#"{"blocks":[{"text":"private"}],"buttons":[]}"#.to_owned(),
+        },
+    ];
+    let lease_until = now + Duration::seconds(30);
+    let ids = store
+        .complete_update(&update, &replies, "adapter", lease_until, now)
+        .await
+        .expect("complete")
+        .expect("answered the first time");
+    assert_eq!(ids.len(), 2, "{label}");
+    assert!(store.update_answered(&update).await.expect("answered"), "{label}");
+    assert_eq!(
+        store
+            .complete_update(&update, &replies, "adapter", lease_until, now)
+            .await
+            .expect("again"),
+        None,
+        "{label}: an update is answered once"
+    );
+    assert!(
+        store
+            .lease_outbox("dispatcher", now, Duration::minutes(1), 10)
+            .await
+            .expect("outbox")
+            .is_empty(),
+        "{label}: the adapter holds its replies"
+    );
+    let after_lease = store
+        .lease_outbox("dispatcher", lease_until, Duration::minutes(1), 10)
+        .await
+        .expect("outbox");
+    let queued: Vec<(i64, &str, &str)> = after_lease
+        .iter()
+        .map(|m| (m.id, m.kind.as_str(), m.chat.id()))
+        .collect();
+    assert_eq!(
+        queued,
+        vec![(ids[0], "reply", "-100777"), (ids[1], "reply", "31337")],
+        "{label}: what the adapter did not send, the dispatcher does, in order"
+    );
+    assert_eq!(after_lease[1].payload, replies[1].payload, "{label}");
+    // The same id on another platform is another update; no answers is fine.
+    let other = UpdateRef {
+        platform: "discord".to_owned(),
+        id: "u1".to_owned(),
+    };
+    assert!(!store.update_answered(&other).await.expect("other"), "{label}");
+    assert_eq!(
+        store
+            .complete_update(&other, &[], "", now, now)
+            .await
+            .expect("mark"),
+        Some(Vec::new()),
+        "{label}"
+    );
+    assert!(store.update_answered(&other).await.expect("other"), "{label}");
 }
 
 /// Two owners leasing at the same moment get disjoint sets.
@@ -705,6 +790,7 @@ async fn sqlite_store_keeps_the_contract() {
     let store = sqlite_store().await;
     contract(&store, "sqlite").await;
     engine_contract(&sqlite_store().await, "sqlite").await;
+    updates_contract(&sqlite_store().await, "sqlite").await;
     concurrent_leases(&sqlite_store().await, "sqlite").await;
     round_contract(&sqlite_store().await, "sqlite").await;
     ledger_contract(&sqlite_store().await, "sqlite").await;
@@ -725,6 +811,11 @@ async fn postgres_store_keeps_the_contract() {
     let Some((store, name)) = postgres_store().await else {
         return;
     };
+    updates_contract(&store, "postgres").await;
+    drop_postgres(store, &name).await;
+    let Some((store, name)) = postgres_store().await else {
+        return;
+    };
     concurrent_leases(&store, "postgres").await;
     drop_postgres(store, &name).await;
     let Some((store, name)) = postgres_store().await else {
@@ -733,4 +824,304 @@ async fn postgres_store_keeps_the_contract() {
     round_contract(&store, "postgres").await;
     ledger_contract(&store, "postgres").await;
     drop_postgres(store, &name).await;
+}
+
+/// The words only the forgotten chat gave or caused to be stored.
+const FORGOTTEN: [&str; 5] = [
+    "grandma-secret-label",
+    "Zzyzx-secret-city",
+    "Pacific/Chatham",
+    "SECRET-EVENT-TEXT",
+    "LX987654321CN",
+];
+
+/// `/forget`: the chat, its settings, subscriptions, queued messages, and the parcels,
+/// numbers, events and registrations nobody else follows are deleted; a parcel another
+/// chat follows stays whole. Returns the table counts before and after.
+async fn forget_contract(store: &SqlStore, label: &str) {
+    use bot_core::provider::RegistrationLedger;
+    let now = start();
+    let alice = ChatRef::new("telegram", "4242").expect("chat");
+    let bob = ChatRef::new("telegram", "4343").expect("chat");
+    let alice_id = store.upsert_chat(&alice, now).await.expect("alice");
+    let bob_id = store.upsert_chat(&bob, now).await.expect("bob");
+    store
+        .set_time_zone(alice_id, "Pacific/Chatham")
+        .await
+        .expect("tz");
+    store
+        .set_place(alice_id, Some("NZ"), Some("Zzyzx-secret-city"))
+        .await
+        .expect("place");
+    let own = store
+        .subscribe(
+            alice_id,
+            &number("LX987654321CN"),
+            Some("grandma-secret-label"),
+            Some("alice-user"),
+            now,
+        )
+        .await
+        .expect("alice's own parcel");
+    store
+        .set_protection(alice_id, own.parcel, Some(now + Duration::days(9)))
+        .await
+        .expect("protect");
+    let shared = store
+        .subscribe(alice_id, &number("RB123456785CN"), Some("also-alice"), None, now)
+        .await
+        .expect("shared");
+    store
+        .subscribe(bob_id, &number("RB123456785CN"), Some("bob-label"), None, now)
+        .await
+        .expect("bob follows it too");
+    let mut secret_event = event(1, "SECRET-EVENT-TEXT at the sorting centre");
+    secret_event.number = Some("LX987654321CN".to_owned());
+    for (parcel, numbered, events) in [
+        (own.parcel, "LX987654321CN", vec![secret_event]),
+        (
+            shared.parcel,
+            "RB123456785CN",
+            vec![event(2, "Departed from sorting center")],
+        ),
+    ] {
+        store
+            .record_poll(
+                PollRecord {
+                    number: numbered.to_owned(),
+                    parcel,
+                    events,
+                    stage: Some(Stage::OriginSorting),
+                    last_event_at: Some(now),
+                    next_poll_at: Some(now + Duration::hours(6)),
+                    links: Vec::new(),
+                    notices: vec![Notice {
+                        kind: "stage".to_owned(),
+                        dedupe_key: "stage:origin_sorting".to_owned(),
+                        payload: "{}".to_owned(),
+                    }],
+                    parcel_changed: true,
+                    facts: None,
+                },
+                now,
+            )
+            .await
+            .expect("poll");
+    }
+    store
+        .record(
+            "seventeen_track",
+            &["LX987654321CN".to_owned(), "RB123456785CN".to_owned()],
+            now,
+        )
+        .await
+        .expect("registered");
+    let update = UpdateRef {
+        platform: "telegram".to_owned(),
+        id: "99".to_owned(),
+    };
+    store
+        .complete_update(
+            &update,
+            &[QueuedReply {
+                chat: alice.clone(),
+                payload: r#"{"blocks":[{"text":"Following grandma-secret-label"}],"buttons":[]}"#.to_owned(),
+            }],
+            "adapter",
+            now,
+            now,
+        )
+        .await
+        .expect("reply queued");
+
+    store.forget_chat(alice_id).await.expect("forget");
+
+    let rows: std::collections::HashMap<String, i64> =
+        store.table_rows().await.expect("tables").into_iter().collect();
+    let expected = [
+        ("chats", 1),
+        ("subscriptions", 1),
+        ("subscription_log", 1),
+        ("parcels", 1),
+        ("tracking_numbers", 1),
+        ("events", 1),
+        ("provider_registrations", 1),
+        // Bob's stage notice; alice's notice and reply are gone.
+        ("outbox", 1),
+    ];
+    for (table, count) in expected {
+        assert_eq!(
+            rows.get(table).copied(),
+            Some(count),
+            "{label}: {table} in {rows:?}"
+        );
+    }
+    for table in rows.keys() {
+        assert!(
+            expected.iter().any(|(name, _)| name == table)
+                || ["handled_updates", "send_budget"].contains(&table.as_str()),
+            "{label}: a table this test does not know: {table}"
+        );
+    }
+    assert_eq!(store.find_chat(&alice).await.expect("find"), None, "{label}");
+    assert!(
+        store
+            .parcel_numbers(own.parcel)
+            .await
+            .expect("numbers")
+            .is_empty(),
+        "{label}"
+    );
+    assert!(
+        store.parcel_events(own.parcel).await.expect("events").is_empty(),
+        "{label}"
+    );
+    assert_eq!(
+        store
+            .registered(
+                "seventeen_track",
+                &["LX987654321CN".to_owned(), "RB123456785CN".to_owned()]
+            )
+            .await
+            .expect("ledger"),
+        vec!["RB123456785CN".to_owned()],
+        "{label}: the registration of the forgotten parcel is gone"
+    );
+    let bobs = store.subscriptions(bob_id).await.expect("bob's");
+    assert_eq!(bobs.len(), 1, "{label}");
+    assert_eq!(bobs[0].label.as_deref(), Some("bob-label"), "{label}");
+    assert_eq!(
+        store.parcel_events(shared.parcel).await.expect("events").len(),
+        1,
+        "{label}"
+    );
+}
+
+/// The bytes of an SQLite database and its WAL.
+fn sqlite_bytes(database: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut path = database.as_os_str().to_owned();
+        path.push(suffix);
+        if let Ok(content) = std::fs::read(&path) {
+            bytes.extend(content);
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn sqlite_forget_leaves_nothing_readable_in_the_file() {
+    let dir = std::env::temp_dir().join(unique("parcelbot_forget"));
+    let database = dir.join("test.db");
+    let store = SqlStore::connect(&DatabaseUrl::Sqlite(format!("sqlite://{}", database.display())))
+        .await
+        .expect("sqlite opens");
+    // The same data, not forgotten, is in the file: the check below can fail.
+    let witness = SqlStore::connect(&DatabaseUrl::Sqlite(format!(
+        "sqlite://{}",
+        dir.join("witness.db").display()
+    )))
+    .await
+    .expect("sqlite opens");
+    forget_contract(&store, "sqlite").await;
+    let alice = ChatRef::new("telegram", "1").expect("chat");
+    let id = witness.upsert_chat(&alice, start()).await.expect("chat");
+    witness.set_time_zone(id, "Pacific/Chatham").await.expect("tz");
+    witness
+        .set_place(id, Some("NZ"), Some("Zzyzx-secret-city"))
+        .await
+        .expect("place");
+    witness
+        .subscribe(
+            id,
+            &number("LX987654321CN"),
+            Some("grandma-secret-label"),
+            None,
+            start(),
+        )
+        .await
+        .expect("subscribe");
+    let kept = sqlite_bytes(&dir.join("witness.db"));
+    for word in [
+        "grandma-secret-label",
+        "Zzyzx-secret-city",
+        "Pacific/Chatham",
+        "LX987654321CN",
+    ] {
+        assert!(contains(&kept, word), "the witness file holds {word}");
+    }
+
+    let bytes = sqlite_bytes(&database);
+    assert!(contains(&bytes, "bob-label"), "what is kept is in the file");
+    for word in FORGOTTEN {
+        assert!(
+            !contains(&bytes, word),
+            "{word} is readable in the file after /forget"
+        );
+    }
+}
+
+#[tokio::test]
+async fn postgres_forget_deletes_every_row_nobody_else_needs() {
+    let Some((store, name)) = postgres_store().await else {
+        return;
+    };
+    forget_contract(&store, "postgres").await;
+    drop_postgres(store, &name).await;
+}
+
+#[tokio::test]
+async fn postgres_migrations_run_once_when_two_instances_start_together() {
+    let Ok(base) = std::env::var("TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED: concurrent PostgreSQL migrations (TEST_POSTGRES_URL is not set)");
+        return;
+    };
+    for trial in 0..3 {
+        let name = unique(&format!("parcelbot_migrate{trial}"));
+        create_postgres_database(&base, &name)
+            .await
+            .expect("TEST_POSTGRES_URL reachable");
+        let url = match base.rsplit_once('/') {
+            Some((server, _)) => DatabaseUrl::Postgres(format!("{server}/{name}")),
+            None => panic!("TEST_POSTGRES_URL must name a database"),
+        };
+        let (first, second) = tokio::join!(SqlStore::connect(&url), SqlStore::connect(&url));
+        let (first, second) = (
+            first.expect("the first instance migrates"),
+            second.expect("the second instance starts too"),
+        );
+        let applied = first.applied_migrations().await.expect("migrations");
+        assert_eq!(applied, (1..=7).collect::<Vec<i64>>(), "each migration once");
+        // Both work on the one schema.
+        let chat = ChatRef::new("telegram", "1").expect("chat");
+        let id = first.upsert_chat(&chat, start()).await.expect("chat");
+        assert_eq!(second.find_chat(&chat).await.expect("find"), Some(id));
+        second.close().await;
+        drop_postgres(first, &name).await;
+    }
+}
+
+#[tokio::test]
+async fn a_second_store_on_one_sqlite_file_is_refused_until_the_first_is_gone() {
+    let url = sqlite_url();
+    let first = SqlStore::connect(&url).await.expect("first");
+    match SqlStore::connect(&url).await {
+        Err(error @ StoreError::InUse { .. }) => {
+            assert!(
+                error.to_string().contains("in use by another parcelbot process"),
+                "{error}"
+            );
+        }
+        other => panic!("a second writer must be refused: {other:?}"),
+    }
+    first.close().await;
+    drop(first);
+    SqlStore::connect(&url).await.expect("free again");
 }

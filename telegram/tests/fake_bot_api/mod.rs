@@ -1,6 +1,8 @@
 //! A fake Telegram Bot API on 127.0.0.1: it speaks the real wire format (`POST
 //! /bot<token>/<Method>` with a JSON body, `{"ok":true,"result":…}` answers), hands out
-//! the updates a test queues, records every call, and fails `sendMessage` on demand.
+//! the updates a test queues as Telegram does (served again until a `getUpdates` with a
+//! higher `offset` confirms them), records every call, and fails `sendMessage` on
+//! demand.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -28,7 +30,9 @@ pub struct Call {
 
 #[derive(Default)]
 struct FakeState {
-    updates: VecDeque<Value>,
+    /// Updates not confirmed yet, and whether each is a replay (served once whatever
+    /// the offset, as after a crash of the bot).
+    updates: VecDeque<(Value, bool)>,
     calls: Vec<Call>,
     send_failures: VecDeque<(Option<i64>, u16, Value)>,
     call_failures: VecDeque<(String, u16, Value)>,
@@ -72,9 +76,19 @@ impl FakeBotApi {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues an update for the next `getUpdates`.
+    /// Queues an update for the next `getUpdates`; it is served until confirmed.
     pub fn push_update(&self, update: Value) {
-        self.lock().updates.push_back(update);
+        self.lock().updates.push_back((update, false));
+    }
+
+    /// Serves an update once more even though it was confirmed (a replay).
+    pub fn replay_update(&self, update: Value) {
+        self.lock().updates.push_back((update, true));
+    }
+
+    /// How many updates are not confirmed yet.
+    pub fn unconfirmed(&self) -> usize {
+        self.lock().updates.len()
     }
 
     /// The next `sendMessage` calls fail with these status codes and descriptions.
@@ -169,7 +183,28 @@ async fn answer(
     let method = method.to_ascii_lowercase();
     let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| multipart_fields(&body));
     if method == "getupdates" {
-        let updates: Vec<Value> = fake.lock().updates.drain(..).collect();
+        let offset = body["offset"].as_i64().unwrap_or(0);
+        let limit = body["limit"].as_u64().unwrap_or(100) as usize;
+        let updates: Vec<Value> = {
+            let mut state = fake.lock();
+            // An offset confirms every update below it.
+            state
+                .updates
+                .retain(|(update, replay)| *replay || update["update_id"].as_i64().unwrap_or(0) >= offset);
+            let served: Vec<Value> = state
+                .updates
+                .iter()
+                .take(limit)
+                .map(|(update, _)| update.clone())
+                .collect();
+            let mut left = served.len();
+            state.updates.retain(|(_, replay)| {
+                let keep = left == 0 || !*replay;
+                left = left.saturating_sub(1);
+                keep
+            });
+            served
+        };
         if updates.is_empty() {
             // An empty answer waits a little, as long polling would, so the loop does
             // not spin.
