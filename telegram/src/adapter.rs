@@ -275,6 +275,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
             input: Input::Text(text),
         };
         let answers = self.conversation.handle(incoming).await;
+        bot_core::ops::telemetry::update_handled(PLATFORM, answers.len());
         self.deliver(message.chat.id, user.id, is_group, answers, me)
             .await;
     }
@@ -300,6 +301,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
             input: Input::Button(data.clone()),
         };
         let answers = self.conversation.handle(incoming).await;
+        bot_core::ops::telemetry::update_handled(PLATFORM, answers.len());
         self.deliver(chat.id, query.from.id, is_group, answers, me).await;
     }
 

@@ -21,6 +21,7 @@ pub mod notice;
 pub mod notify;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
@@ -108,6 +109,9 @@ pub struct Engine<S, C> {
     settings: EngineSettings,
     dispatcher: Dispatcher<S>,
     jitter: Mutex<fastrand::Rng>,
+    /// When the last tick finished (epoch milliseconds on the engine's clock; 0: never),
+    /// for the readiness probe.
+    last_tick: AtomicI64,
 }
 
 impl<S, C> std::fmt::Debug for Engine<S, C> {
@@ -161,6 +165,15 @@ impl<S: Store, C: Clock> Engine<S, C> {
             settings,
             dispatcher,
             jitter,
+            last_tick: AtomicI64::new(0),
+        }
+    }
+
+    /// When [`Engine::run`] last finished a tick without error, if it has.
+    pub fn last_tick(&self) -> Option<DateTime<Utc>> {
+        match self.last_tick.load(Ordering::Relaxed) {
+            0 => None,
+            millis => DateTime::from_timestamp_millis(millis),
         }
     }
 
@@ -226,8 +239,16 @@ impl<S: Store, C: Clock> Engine<S, C> {
             tokio::select! {
                 () = &mut shutdown => return,
                 _ = interval.tick() => {
-                    if let Err(error) = self.tick().await {
-                        tracing::error!(%error, "engine tick failed");
+                    let started = tokio::time::Instant::now();
+                    match self.tick().await {
+                        Ok(stats) => {
+                            crate::ops::telemetry::tick(started.elapsed(), Some(stats.poll.polled));
+                            self.last_tick.store(self.clock.now().timestamp_millis(), Ordering::Relaxed);
+                        }
+                        Err(error) => {
+                            crate::ops::telemetry::tick(started.elapsed(), None);
+                            tracing::error!(error = %crate::ops::Chain(&error), "engine tick failed");
+                        }
                     }
                 }
             }
