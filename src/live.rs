@@ -230,20 +230,21 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
                         Some(Box::pin(adapter.serve(listener, until_stopped())))
                     }
                     Some(webhook) => {
-                        let listen = needs_listen("telegram.webhook_url (webhook mode)")?;
+                        needs_listen("telegram.webhook_url (webhook mode)")?;
                         let url: url::Url =
                             webhook.url.parse().context("telegram.webhook_url is not a URL")?;
-                        let (listener, router) = telegram::webhook(
-                            bot,
-                            url,
-                            listen,
-                            secrecy::ExposeSecret::expose_secret(&webhook.secret),
-                        )
-                        .await
-                        .context("registering the Telegram webhook")?;
+                        let secret = secrecy::ExposeSecret::expose_secret(&webhook.secret);
+                        let me = adapter.prepare().await.context("Telegram")?;
+                        telegram::register_webhook(bot, &url, secret)
+                            .await
+                            .context("registering the Telegram webhook")?;
                         tracing::info!("Telegram: webhook mode");
-                        routes = routes.merge(router);
-                        Some(Box::pin(adapter.serve(listener, until_stopped())))
+                        routes = routes.merge(adapter.webhook_routes(url.path(), secret, me));
+                        let stopped = until_stopped();
+                        Some(Box::pin(async move {
+                            stopped.await;
+                            Ok(())
+                        }))
                     }
                 }
             }
