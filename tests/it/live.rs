@@ -332,3 +332,51 @@ async fn in_polling_mode_http_listen_serves_health_readiness_and_metrics() {
         assert!(metrics.contains(expected), "{expected} missing from:\n{metrics}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_cleanly_within_the_drain_time() {
+    let fake = FakeBotApi::start().await;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut bot = start_bot(
+        &fake,
+        &[
+            ("PARCELBOT__HTTP__LISTEN", listen.as_str()),
+            ("PARCELBOT__SHUTDOWN__DRAIN_SECONDS", "3"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    assert_eq!(
+        get_when_up(&client, &format!("http://{listen}/healthz")).await.0,
+        200
+    );
+    fake.wait_for("the command menu", |calls| {
+        calls.iter().any(|c| c.method == "setmycommands").then_some(())
+    })
+    .await;
+    let pid = bot.0.id().to_string();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = bot.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        client
+            .get(format!("http://{listen}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "the server is gone"
+    );
+}

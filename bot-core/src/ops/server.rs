@@ -90,10 +90,12 @@ pub fn harden(routes: Router, limits: &HttpLimits) -> Router {
                 .get::<RequestId>()
                 .and_then(|id| id.header_value().to_str().ok())
                 .unwrap_or("-");
+            // The route's class, not the raw path: an operator may have put a secret in
+            // the Telegram webhook's path.
             tracing::info_span!(
                 "http",
                 method = %request.method(),
-                path = %request.uri().path(),
+                route = route_class(request.uri().path()),
                 request_id = %request_id,
             )
         }))
