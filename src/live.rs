@@ -1,6 +1,7 @@
 //! `parcelbot run`: the live bot. Opens the configured store, builds the providers,
 //! starts the engine (polling, reminders, dispatch) and every chat adapter whose token
-//! is set, and serves the webhooks when configured; stops cleanly on Ctrl-C or SIGTERM.
+//! is set, and serves `http.listen` (probes, metrics, webhooks, Discord interactions);
+//! stops cleanly on Ctrl-C or SIGTERM, draining what is in flight.
 //!
 //! Tokens come from the environment only (`TELEGRAM_BOT_TOKEN`, `DISCORD_TOKEN`); they
 //! are never logged. Both platforms run side by side on one engine when both are set.
@@ -15,9 +16,10 @@ use bot_core::conversation::Conversation;
 use bot_core::engine::dispatch::DispatchSettings;
 use bot_core::engine::notify::Notifier;
 use bot_core::engine::{Engine, EngineSettings};
+use bot_core::ops::{self, server, server::HttpLimits};
 use bot_core::provider::{Providers, RegistrationLedger};
 use bot_core::push::{self, PushSecrets};
-use bot_core::settings::Settings;
+use bot_core::settings::{DiscordMode, Settings};
 use bot_core::store::SqlStore;
 use discord::{DiscordAdapter, DiscordSender};
 use telegram::{TelegramAdapter, TelegramError, TelegramSender};
@@ -25,6 +27,8 @@ use tokio::sync::watch;
 
 /// How often the engine looks for due work.
 const TICK_EVERY: Duration = Duration::from_secs(15);
+/// How often the gauges counted from the store are refreshed.
+const COUNT_EVERY: Duration = Duration::from_secs(60);
 
 /// The chat tokens found in the environment.
 #[derive(Default)]
@@ -145,19 +149,73 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
             let shutdown = until_stopped();
             tokio::spawn(async move { engine.run(TICK_EVERY, shutdown).await })
         };
+        // The gauges that need a count of a big table, refreshed once a minute.
+        let counts_task = tokio::spawn(ops::refresh_counts(
+            Arc::clone(engine.store()),
+            COUNT_EVERY,
+            until_stopped(),
+        ));
+        let metrics = match ops::telemetry::install() {
+            Ok(metrics) => Some(metrics),
+            Err(error) => {
+                tracing::warn!(error = %ops::Chain(&error), "metrics are off");
+                None
+            }
+        };
+        if let Some(metrics) = metrics.clone() {
+            let mut shutdown = Box::pin(until_stopped());
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        _ = every.tick() => metrics.upkeep(),
+                    }
+                }
+            });
+        }
+        let mut routes = ops::router(
+            ops::EngineReadiness {
+                engine: Arc::clone(&engine),
+            },
+            TICK_EVERY,
+            metrics,
+        );
         let push_on = settings.providers.seventeen_track.api_key.is_some()
             || settings.providers.ship24_webhook_secret.is_some();
-        let mut routes = push_on.then(|| {
-            push::router(
+        if push_on {
+            routes = routes.merge(push::router(
                 Arc::clone(&engine),
                 PushSecrets {
                     seventeen_track_key: settings.providers.seventeen_track.api_key.clone(),
                     ship24_secret: settings.providers.ship24_webhook_secret.clone(),
                 },
-            )
-        });
+            ));
+        }
+        let needs_listen = |what: &str| {
+            settings
+                .http_listen
+                .with_context(|| format!("{what} needs the HTTP server, but http.listen is empty"))
+        };
+        if push_on {
+            needs_listen("a provider webhook")?;
+        }
 
-        // Telegram: long polling, or a webhook served beside the provider webhooks.
+        // Discord over HTTP interactions: the route is served whenever a public key is
+        // set (also beside the gateway, while a bot moves from one to the other).
+        let discord_http = discord_sender.as_ref().map(|sender| Arc::clone(sender.http()));
+        if let (Some(http), Some(key)) = (&discord_http, settings.discord.public_key) {
+            needs_listen("discord.public_key (HTTP interactions)")?;
+            let key = discord::interactions::public_key(&key).context("discord.public_key")?;
+            routes = routes.merge(discord::interactions::router(
+                Arc::new(DiscordAdapter::new(Arc::clone(&conversation))),
+                Arc::clone(http),
+                key,
+                clock,
+            ));
+        }
+
+        // Telegram: long polling, or a webhook served beside the other routes.
         let (telegram_bot, telegram_sender) = match telegram {
             Some((bot, sender)) => (Some(bot), Some(sender)),
             None => (None, None),
@@ -171,37 +229,53 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
                         Some(Box::pin(adapter.serve_polling(until_stopped())))
                     }
                     Some(webhook) => {
+                        needs_listen("telegram.webhook_url (webhook mode)")?;
                         let url: url::Url =
                             webhook.url.parse().context("telegram.webhook_url is not a URL")?;
-                        let (listener, router) = telegram::webhook(
-                            bot,
-                            url,
-                            settings.http_listen,
-                            secrecy::ExposeSecret::expose_secret(&webhook.secret),
-                        )
-                        .await
-                        .context("registering the Telegram webhook")?;
+                        let secret = secrecy::ExposeSecret::expose_secret(&webhook.secret);
+                        let me = adapter.prepare().await.context("Telegram")?;
+                        telegram::register_webhook(bot, &url, secret)
+                            .await
+                            .context("registering the Telegram webhook")?;
                         tracing::info!("Telegram: webhook mode");
-                        routes = Some(match routes.take() {
-                            Some(push) => router.merge(push),
-                            None => router,
-                        });
-                        Some(Box::pin(adapter.serve(listener, until_stopped())))
+                        routes = routes.merge(adapter.webhook_routes(url.path(), secret, me));
+                        let stopped = until_stopped();
+                        Some(Box::pin(async move {
+                            stopped.await;
+                            Ok(())
+                        }))
                     }
                 }
             }
             _ => None,
         };
-        let server = match routes {
-            Some(routes) => Some(serve_http(settings.http_listen, routes, until_stopped()).await?),
+        let server = match settings.http_listen {
+            Some(listen) => Some(serve_http(listen, routes, settings.http, until_stopped()).await?),
             None => None,
         };
         let discord_serving = tokens.discord.map(|token| {
-            tracing::info!("Discord: gateway");
-            let adapter = DiscordAdapter::new(Arc::clone(&conversation));
             let shutdown = until_stopped();
-            let api = discord_api.clone();
-            tokio::spawn(async move { discord::serve(adapter, &token, api.as_deref(), shutdown).await })
+            match (settings.discord.mode, discord_http) {
+                (DiscordMode::Http, Some(http)) => {
+                    tracing::info!("Discord: HTTP interactions (no gateway)");
+                    tokio::spawn(async move {
+                        discord::interactions::register_and_wait(
+                            http,
+                            discord::StartRetry::default(),
+                            shutdown,
+                        )
+                        .await
+                    })
+                }
+                _ => {
+                    tracing::info!("Discord: gateway");
+                    let adapter = DiscordAdapter::new(Arc::clone(&conversation));
+                    let api = discord_api.clone();
+                    tokio::spawn(
+                        async move { discord::serve(adapter, &token, api.as_deref(), shutdown).await },
+                    )
+                }
+            }
         });
 
         let telegram_done = async {
@@ -220,8 +294,20 @@ pub fn run(settings: &Settings, tokens: Tokens) -> anyhow::Result<()> {
         // configuration error the operator must see.
         let served = tokio::try_join!(telegram_done, discord_done).map(|_| ());
         let _ = stop.send(true);
-        stop_http(server).await;
-        let _ = engine_task.await;
+        // Drain: the tick in progress finishes its sends, and the server its requests,
+        // within the configured time; then the process goes.
+        let drained = tokio::time::timeout(settings.drain, async {
+            stop_http(server).await;
+            let _ = engine_task.await;
+            let _ = counts_task.await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                drain_seconds = settings.drain.as_secs_f64(),
+                "stopped with work still in flight (shutdown.drain_seconds)"
+            );
+        }
         served
     })
 }
@@ -231,28 +317,31 @@ type Serving<'a> = Pin<Box<dyn Future<Output = Result<(), TelegramError>> + Send
 
 type HttpServer = tokio::task::JoinHandle<std::io::Result<()>>;
 
-/// Serves `routes` (webhooks) on `listen` until `shutdown`.
+/// Serves `routes` (probes, metrics, webhooks, interactions) on `listen`, within
+/// `limits`, until `shutdown`.
 async fn serve_http(
     listen: std::net::SocketAddr,
     routes: axum::Router,
+    limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<HttpServer> {
     let http = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen} (http.listen)"))?;
-    tracing::info!(%listen, "serving webhooks");
-    Ok(tokio::spawn(
-        axum::serve(http, routes)
-            .with_graceful_shutdown(shutdown)
-            .into_future(),
-    ))
+    tracing::info!(%listen, "serving HTTP");
+    Ok(tokio::spawn(server::serve(
+        http,
+        server::harden(routes, &limits),
+        limits,
+        shutdown,
+    )))
 }
 
 async fn stop_http(server: Option<HttpServer>) {
     if let Some(server) = server
         && let Ok(Err(error)) = server.await
     {
-        tracing::error!(%error, "webhook server failed");
+        tracing::error!(error = %ops::Chain(&error), "HTTP server failed");
     }
 }
 

@@ -18,7 +18,7 @@ use bot_core::interpret::learn::Params;
 use bot_core::interpret::{AssessInput, Assessment, assess};
 use bot_core::number::{Found, TrackingNumber, TrackingNumberError, recognise_in};
 use bot_core::provider::Providers;
-use bot_core::settings::Settings;
+use bot_core::settings::{LogFormat, Settings};
 use bot_core::track::{SourceReport, TrackError, track_once};
 use clap::{Parser, Subcommand};
 
@@ -144,9 +144,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    init_logging();
     let cli = Cli::parse();
     let settings = Settings::load().context("loading configuration")?;
+    init_logging(settings.log_format);
     tracing::debug!(data_dir = %settings.data_dir.display(), database = %settings.database.redacted(), "configuration loaded");
     match cli.command {
         Some(Command::Number { json, inputs }) => number_command(json, inputs),
@@ -170,13 +170,22 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
-fn init_logging() {
+/// Logs to standard error at the level of `RUST_LOG` (default: warn), as text or as
+/// one JSON object per line (`log.format`), spans included (an HTTP request's id).
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 fn number_command(json: bool, inputs: Vec<String>) -> anyhow::Result<()> {

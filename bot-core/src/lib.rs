@@ -19,6 +19,8 @@
 //!   outbox, handoffs, reminders, and dispatch through the adapters' `Notifier`s;
 //! - [`reply`]: the platform-neutral reply model (text blocks and buttons);
 //! - [`push`]: the 17TRACK and Ship24 webhooks (verified), into the engine's ingest;
+//! - [`ops`]: what an operator sees: health and readiness probes, Prometheus metrics,
+//!   and the hardened HTTP server of `http.listen`;
 //! - [`track`]: one-shot tracking: fetch a number (and its handoffs) and judge it;
 //! - [`messages`]: the message catalogue, keyed by id;
 //! - [`settings`]: typed configuration from `config/default.toml` and `PARCELBOT__*`
@@ -30,6 +32,7 @@ pub mod engine;
 pub mod interpret;
 pub mod messages;
 pub mod number;
+pub mod ops;
 pub mod provider;
 pub mod push;
 pub mod reply;

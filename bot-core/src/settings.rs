@@ -38,14 +38,58 @@ pub struct RawSettings {
     pub http: RawHttp,
     /// Telegram.
     pub telegram: RawTelegram,
+    /// Discord.
+    pub discord: RawDiscord,
+    /// Logging.
+    pub log: RawLog,
+    /// Stopping.
+    pub shutdown: RawShutdown,
+}
+
+/// The `[discord]` section as written (the token comes from `DISCORD_TOKEN`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscord {
+    /// `gateway` or `http`.
+    pub mode: String,
+    /// The application's public key (hex), for HTTP interactions.
+    pub public_key: String,
+}
+
+/// The `[log]` section as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// `text` or `json`.
+    pub format: String,
+}
+
+/// The `[shutdown]` section as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShutdown {
+    /// Seconds a stop waits for sends and requests in flight.
+    pub drain_seconds: f64,
 }
 
 /// The `[http]` section as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
-    /// Address the webhook server listens on.
+    /// Address the HTTP server listens on; empty for none.
     pub listen: String,
+    /// Seconds allowed for a request's head.
+    pub header_timeout_seconds: f64,
+    /// Seconds allowed for reading a request's body.
+    pub body_timeout_seconds: f64,
+    /// Seconds allowed for answering a request.
+    pub request_timeout_seconds: f64,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Requests handled at once.
+    pub max_in_flight: usize,
+    /// Largest request body, in KiB.
+    pub max_body_kib: usize,
 }
 
 /// The `[telegram]` section as written (the token comes from `TELEGRAM_BOT_TOKEN`).
@@ -151,11 +195,48 @@ pub struct Settings {
     pub max_send_attempts: i64,
     /// Limits per chat.
     pub limits: crate::conversation::ChatLimits,
-    /// Address of the HTTP server for webhooks (started only when a webhook is
-    /// configured).
-    pub http_listen: std::net::SocketAddr,
+    /// Address of the HTTP server (probes, metrics, webhooks, Discord interactions);
+    /// `None` when `http.listen` is empty.
+    pub http_listen: Option<std::net::SocketAddr>,
+    /// The HTTP server's bounds.
+    pub http: crate::ops::server::HttpLimits,
     /// Telegram's webhook mode, when configured (long polling otherwise).
     pub telegram_webhook: Option<TelegramWebhook>,
+    /// How Discord reaches the bot.
+    pub discord: DiscordSettings,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+    /// How long a stop waits for sends and requests in flight.
+    pub drain: Duration,
+}
+
+/// How Discord reaches the bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiscordSettings {
+    /// Gateway connection or HTTP interactions only.
+    pub mode: DiscordMode,
+    /// The application's Ed25519 public key (32 bytes): with it, `/discord/interactions`
+    /// is served; required in [`DiscordMode::Http`].
+    pub public_key: Option<[u8; 32]>,
+}
+
+/// Whether the bot opens a gateway connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscordMode {
+    /// One gateway connection per instance (one instance at a time).
+    Gateway,
+    /// No gateway: Discord POSTs each interaction, signed, to `/discord/interactions`,
+    /// so any number of instances can serve one URL.
+    Http,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for a log collector).
+    Json,
 }
 
 /// Telegram's webhook mode: where Telegram posts updates and the secret it repeats.
@@ -420,16 +501,32 @@ impl Settings {
                 "must be between 1 and 1000",
             ));
         }
-        let http_listen = raw
-            .http
-            .listen
-            .trim()
-            .parse()
-            .map_err(|_| invalid("http.listen", "must be an address and port, e.g. 0.0.0.0:8080"))?;
+        let listen = raw.http.listen.trim();
+        let http_listen = if listen.is_empty() {
+            None
+        } else {
+            Some(listen.parse().map_err(|_| {
+                invalid(
+                    "http.listen",
+                    "must be an address and port, e.g. 0.0.0.0:8080, or empty",
+                )
+            })?)
+        };
+        let http = http_limits(&raw.http, &raw.shutdown)?;
         let telegram_webhook = telegram_webhook(raw.telegram)?;
+        let discord = discord_settings(&raw.discord)?;
+        let log_format = match raw.log.format.trim().to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(invalid("log.format", "must be text or json")),
+        };
         Ok(Settings {
             http_listen,
+            http,
             telegram_webhook,
+            discord,
+            log_format,
+            drain: http.drain,
             data_dir,
             database,
             providers,
@@ -442,6 +539,93 @@ impl Settings {
             },
         })
     }
+}
+
+/// Seconds as a duration, within `range`.
+fn seconds(
+    key: &'static str,
+    value: f64,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<Duration, SettingsError> {
+    if !range.contains(&value) {
+        return Err(invalid(
+            key,
+            &format!("must be between {} and {} seconds", range.start(), range.end()),
+        ));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn http_limits(
+    raw: &RawHttp,
+    shutdown: &RawShutdown,
+) -> Result<crate::ops::server::HttpLimits, SettingsError> {
+    if !(1..=100_000).contains(&raw.max_connections) {
+        return Err(invalid("http.max_connections", "must be between 1 and 100000"));
+    }
+    if !(1..=100_000).contains(&raw.max_in_flight) {
+        return Err(invalid("http.max_in_flight", "must be between 1 and 100000"));
+    }
+    if !(1..=1024 * 1024).contains(&raw.max_body_kib) {
+        return Err(invalid("http.max_body_kib", "must be between 1 and 1048576"));
+    }
+    Ok(crate::ops::server::HttpLimits {
+        header_timeout: seconds(
+            "http.header_timeout_seconds",
+            raw.header_timeout_seconds,
+            0.1..=600.0,
+        )?,
+        body_timeout: seconds("http.body_timeout_seconds", raw.body_timeout_seconds, 0.1..=600.0)?,
+        request_timeout: seconds(
+            "http.request_timeout_seconds",
+            raw.request_timeout_seconds,
+            0.1..=600.0,
+        )?,
+        max_connections: raw.max_connections,
+        max_in_flight: raw.max_in_flight,
+        max_body_bytes: raw.max_body_kib * 1024,
+        drain: seconds("shutdown.drain_seconds", shutdown.drain_seconds, 0.0..=600.0)?,
+    })
+}
+
+fn discord_settings(raw: &RawDiscord) -> Result<DiscordSettings, SettingsError> {
+    let mode = match raw.mode.trim().to_ascii_lowercase().as_str() {
+        "gateway" => DiscordMode::Gateway,
+        "http" => DiscordMode::Http,
+        _ => return Err(invalid("discord.mode", "must be gateway or http")),
+    };
+    let key = raw.public_key.trim();
+    let public_key = if key.is_empty() {
+        None
+    } else {
+        let mut bytes = [0u8; 32];
+        hex_into(key, &mut bytes).ok_or_else(|| {
+            invalid(
+                "discord.public_key",
+                "must be the application's public key from the developer portal (64 hex digits)",
+            )
+        })?;
+        Some(bytes)
+    };
+    if mode == DiscordMode::Http && public_key.is_none() {
+        return Err(invalid(
+            "discord.public_key",
+            "must be set when discord.mode is http (the developer portal's public key)",
+        ));
+    }
+    Ok(DiscordSettings { mode, public_key })
+}
+
+/// Reads hex digits into `out` (exactly two per byte).
+fn hex_into(text: &str, out: &mut [u8]) -> Option<()> {
+    if text.len() != out.len() * 2 {
+        return None;
+    }
+    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
+        let digits = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(digits, 16).ok()?;
+    }
+    Some(())
 }
 
 fn telegram_webhook(raw: RawTelegram) -> Result<Option<TelegramWebhook>, SettingsError> {

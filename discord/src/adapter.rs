@@ -19,6 +19,7 @@ use serenity::all::{
     CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
     EditInteractionResponse, EventHandler, Interaction, Ready,
 };
+use serenity::http::Http;
 use serenity::model::application::Command;
 
 use crate::PLATFORM;
@@ -82,43 +83,57 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
         DiscordAdapter { conversation }
     }
 
-    async fn on_command(&self, ctx: &Context, command: &CommandInteraction) {
+    async fn on_command(&self, http: &Http, command: &CommandInteraction) {
         let text = commands::as_text(
             &command.data.name,
             &commands::option_values(&command.data.options()),
         );
-        self.serve(ctx, Interacted::Command(command), Input::Text(text))
+        self.serve(http, Interacted::Command(command), Input::Text(text))
             .await;
     }
 
-    async fn on_button(&self, ctx: &Context, press: &ComponentInteraction) {
+    async fn on_button(&self, http: &Http, press: &ComponentInteraction) {
         let input = Input::Button(press.data.custom_id.clone());
-        self.serve(ctx, Interacted::Button(press), input).await;
+        self.serve(http, Interacted::Button(press), input).await;
     }
 
     /// Acknowledges the interaction at once (Discord drops one not acknowledged within
     /// 3 s), then lets the conversation answer and edits the answer in.
-    async fn serve(&self, ctx: &Context, to: Interacted<'_>, input: Input) {
+    async fn serve(&self, http: &Http, to: Interacted<'_>, input: Input) {
         let in_server = to.guild_id().is_some();
         let deferred =
             CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(in_server));
-        if let Err(error) = to.create_response(ctx, deferred).await {
+        if let Err(error) = to.create_response(http, deferred).await {
             tracing::warn!(%error, "could not acknowledge an interaction");
             return;
         }
-        let (user, channel, id) = to.origin();
-        let Some(origin) = Origin::of(user, in_server, channel, id.to_string()) else {
+        let Some(incoming) = incoming(&to, in_server, input) else {
             return;
         };
-        let answers = self.conversation.handle(origin.incoming(input)).await;
-        self.answer(ctx, to, in_server, answers).await;
+        let answers = self.handle(incoming).await;
+        self.answer(http, to, in_server, answers).await;
     }
 
-    async fn on_autocomplete(&self, ctx: &Context, command: &CommandInteraction) {
-        let Some(focused) = command.data.autocomplete() else {
-            return;
-        };
+    /// The conversation's answers to `incoming`, counted in the metrics.
+    pub(crate) async fn handle(&self, incoming: Incoming) -> Vec<Answer> {
+        let answers = self.conversation.handle(incoming).await;
+        bot_core::ops::telemetry::update_handled(PLATFORM, answers.len());
+        answers
+    }
+
+    async fn on_autocomplete(&self, http: &Http, command: &CommandInteraction) {
+        let response = CreateInteractionResponse::Autocomplete(self.choices(command).await);
+        if let Err(error) = command.create_response(http, response).await {
+            tracing::debug!(%error, "could not answer an autocomplete");
+        }
+    }
+
+    /// The person's parcels matching what they typed in the focused option.
+    pub(crate) async fn choices(&self, command: &CommandInteraction) -> CreateAutocompleteResponse {
         let mut choices = CreateAutocompleteResponse::new();
+        let Some(focused) = command.data.autocomplete() else {
+            return choices;
+        };
         if focused.name == PARCEL_OPTION
             && let Ok(chat) = ChatRef::new(PLATFORM, &command.user.id.get().to_string())
         {
@@ -135,20 +150,22 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
                 Err(error) => tracing::warn!(%error, "could not list parcels for autocomplete"),
             }
         }
-        let response = CreateInteractionResponse::Autocomplete(choices);
-        if let Err(error) = command.create_response(&ctx.http, response).await {
-            tracing::debug!(%error, "could not answer an autocomplete");
-        }
+        choices
     }
 
     /// Edits the deferred reply into the first message of the answers and sends the rest
     /// as follow-ups (ephemeral in servers).
-    async fn answer(&self, ctx: &Context, to: Interacted<'_>, ephemeral: bool, answers: Vec<Answer>) {
-        let replies: Vec<&Reply> = answers.iter().map(|answer| &answer.reply).collect();
-        let messages: Vec<Part> = render::messages(&replies);
+    pub(crate) async fn answer(
+        &self,
+        http: &Http,
+        to: Interacted<'_>,
+        ephemeral: bool,
+        answers: Vec<Answer>,
+    ) {
+        let messages = rendered(&answers);
         let Some((first, rest)) = messages.split_first() else {
             // A replayed interaction: the first delivery was answered.
-            if let Err(error) = to.delete_response(ctx).await {
+            if let Err(error) = to.delete_response(http).await {
                 tracing::debug!(%error, "could not clear a replayed interaction");
             }
             return;
@@ -160,10 +177,15 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
         if let Some(embed) = first.create_embed() {
             edit = edit.embed(embed);
         }
-        if let Err(error) = to.edit_response(ctx, edit).await {
+        if let Err(error) = to.edit_response(http, edit).await {
             tracing::warn!(%error, "could not send an answer");
             return;
         }
+        self.follow_up(http, to, ephemeral, rest).await;
+    }
+
+    /// Sends `rest` as follow-ups of an answered interaction.
+    pub(crate) async fn follow_up(&self, http: &Http, to: Interacted<'_>, ephemeral: bool, rest: &[Part]) {
         for part in rest {
             let mut followup = CreateInteractionResponseFollowup::new()
                 .ephemeral(ephemeral)
@@ -175,7 +197,7 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
             if let Some(embed) = part.create_embed() {
                 followup = followup.embed(embed);
             }
-            if let Err(error) = to.followup(ctx, followup).await {
+            if let Err(error) = to.followup(http, followup).await {
                 tracing::warn!(%error, "could not send the rest of an answer");
                 return;
             }
@@ -183,14 +205,27 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
     }
 }
 
+/// The replies of `answers` as Discord messages.
+pub(crate) fn rendered(answers: &[Answer]) -> Vec<Part> {
+    let replies: Vec<&Reply> = answers.iter().map(|answer| &answer.reply).collect();
+    render::messages(&replies)
+}
+
+/// What the conversation is told of an interaction: who, where, which update.
+pub(crate) fn incoming(to: &Interacted<'_>, in_server: bool, input: Input) -> Option<Incoming> {
+    let (user, channel, id) = to.origin();
+    let origin = Origin::of(user, in_server, channel, id.to_string())?;
+    Some(origin.incoming(input))
+}
+
 /// The interaction an answer goes to.
-enum Interacted<'a> {
+pub(crate) enum Interacted<'a> {
     Command(&'a CommandInteraction),
     Button(&'a ComponentInteraction),
 }
 
 impl Interacted<'_> {
-    fn guild_id(&self) -> Option<serenity::model::id::GuildId> {
+    pub(crate) fn guild_id(&self) -> Option<serenity::model::id::GuildId> {
         match self {
             Interacted::Command(command) => command.guild_id,
             Interacted::Button(press) => press.guild_id,
@@ -207,37 +242,37 @@ impl Interacted<'_> {
 
     async fn create_response(
         &self,
-        ctx: &Context,
+        http: &Http,
         response: CreateInteractionResponse,
     ) -> serenity::Result<()> {
         match self {
-            Interacted::Command(command) => command.create_response(&ctx.http, response).await,
-            Interacted::Button(press) => press.create_response(&ctx.http, response).await,
+            Interacted::Command(command) => command.create_response(http, response).await,
+            Interacted::Button(press) => press.create_response(http, response).await,
         }
     }
 
-    async fn edit_response(&self, ctx: &Context, edit: EditInteractionResponse) -> serenity::Result<()> {
+    async fn edit_response(&self, http: &Http, edit: EditInteractionResponse) -> serenity::Result<()> {
         match self {
-            Interacted::Command(command) => command.edit_response(&ctx.http, edit).await.map(|_| ()),
-            Interacted::Button(press) => press.edit_response(&ctx.http, edit).await.map(|_| ()),
+            Interacted::Command(command) => command.edit_response(http, edit).await.map(|_| ()),
+            Interacted::Button(press) => press.edit_response(http, edit).await.map(|_| ()),
         }
     }
 
     async fn followup(
         &self,
-        ctx: &Context,
+        http: &Http,
         followup: CreateInteractionResponseFollowup,
     ) -> serenity::Result<()> {
         match self {
-            Interacted::Command(command) => command.create_followup(&ctx.http, followup).await.map(|_| ()),
-            Interacted::Button(press) => press.create_followup(&ctx.http, followup).await.map(|_| ()),
+            Interacted::Command(command) => command.create_followup(http, followup).await.map(|_| ()),
+            Interacted::Button(press) => press.create_followup(http, followup).await.map(|_| ()),
         }
     }
 
-    async fn delete_response(&self, ctx: &Context) -> serenity::Result<()> {
+    async fn delete_response(&self, http: &Http) -> serenity::Result<()> {
         match self {
-            Interacted::Command(command) => command.delete_response(&ctx.http).await,
-            Interacted::Button(press) => press.delete_response(&ctx.http).await,
+            Interacted::Command(command) => command.delete_response(http).await,
+            Interacted::Button(press) => press.delete_response(http).await,
         }
     }
 }
@@ -245,7 +280,7 @@ impl Interacted<'_> {
 #[serenity::async_trait]
 impl<S: Store, C: Clock> EventHandler for DiscordAdapter<S, C> {
     async fn ready(&self, ctx: Context, ready: Ready) {
-        match Command::set_global_commands(&ctx.http, commands::definitions()).await {
+        match register_commands(&ctx.http).await {
             Ok(registered) => tracing::info!(
                 user = %ready.user.name,
                 commands = registered.len(),
@@ -257,11 +292,19 @@ impl<S: Store, C: Clock> EventHandler for DiscordAdapter<S, C> {
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
         match &interaction {
-            Interaction::Command(command) => self.on_command(&ctx, command).await,
-            Interaction::Component(press) => self.on_button(&ctx, press).await,
-            Interaction::Autocomplete(command) => self.on_autocomplete(&ctx, command).await,
+            Interaction::Command(command) => self.on_command(&ctx.http, command).await,
+            Interaction::Component(press) => self.on_button(&ctx.http, press).await,
+            Interaction::Autocomplete(command) => self.on_autocomplete(&ctx.http, command).await,
             // Pings and modals: the bot opens no modals.
             _ => {}
         }
     }
+}
+
+/// Registers the slash commands (global), replacing earlier definitions.
+///
+/// # Errors
+/// serenity's error when Discord refuses them or cannot be reached.
+pub(crate) async fn register_commands(http: &Http) -> serenity::Result<Vec<Command>> {
+    Command::set_global_commands(http, commands::definitions()).await
 }

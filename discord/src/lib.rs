@@ -7,10 +7,13 @@
 //!
 //! Layout: [`commands`] defines the slash commands and reads invocations back into
 //! text commands; [`render`] makes Discord messages of replies; [`send`] is the
-//! engine's notifier and the error mapping; [`adapter`] is serenity's event handler.
+//! engine's notifier and the error mapping; [`adapter`] is serenity's event handler;
+//! [`interactions`] serves the same interactions over HTTP (Discord's interactions
+//! endpoint, signed with Ed25519) for instances that open no gateway connection.
 
 pub mod adapter;
 pub mod commands;
+pub mod interactions;
 pub mod render;
 pub mod send;
 

@@ -4,7 +4,9 @@
 //! assessment (acknowledged while the provider is still busy), presses a button,
 //! autocompletes only their own parcels, receives a DM with a nonce when simulated time
 //! moves the parcel on; closed DMs (50007) mark them unreachable and ask them in the
-//! channel, and /notify here brings the held news to that channel.
+//! channel, and /notify here brings the held news to that channel. The same over the
+//! HTTP interactions endpoint: signatures checked (a key pair made in the test), PING
+//! answered, quick answers inline, slow ones deferred and edited in, no gateway.
 
 mod fake_discord;
 #[path = "../../bot-core/tests/support/conversation.rs"]
@@ -17,14 +19,15 @@ use bot_core::conversation::{ChatLimits, Conversation};
 use bot_core::engine::notify::Notifier;
 use bot_core::engine::{Engine, EngineSettings};
 use bot_core::number::TrackingNumber;
+use bot_core::ops::server::{self, HttpLimits};
 use bot_core::provider::sim::SimulatedCarrier;
 use bot_core::provider::{FetchResult, Providers, TrackingProvider};
 use bot_core::settings::DatabaseUrl;
 use bot_core::store::{ChatRef, SqlStore, Store};
 use chrono::{Duration, TimeZone, Utc};
-use discord::{DiscordAdapter, DiscordError, DiscordSender, StartRetry};
+use discord::{DiscordAdapter, DiscordError, DiscordSender, StartRetry, interactions};
 use fake_discord::{
-    APPLICATION_ID, Call, DM_CHANNELS_FROM, FakeDiscord, Place, autocomplete, button, command,
+    APPLICATION_ID, Call, DM_CHANNELS_FROM, FakeDiscord, Place, Signer, autocomplete, button, command, ping,
 };
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -472,4 +475,293 @@ async fn the_gateway_rides_out_dropped_connections_and_stops_on_a_refused_token(
         1,
         "a refused token is not retried"
     );
+}
+
+/// Discord's HTTP interactions endpoint served by the hardened server, with Discord's
+/// side played by [`fake_discord::Signer`]; the answers' REST calls go to the fake.
+struct HttpInteractions {
+    url: String,
+    signer: Signer,
+    clock: SimulatedClock,
+    gate: Arc<Semaphore>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl HttpInteractions {
+    async fn start(fake: &FakeDiscord) -> HttpInteractions {
+        let clock = SimulatedClock::new(Utc.with_ymd_and_hms(2026, 10, 1, 8, 0, 0).single().expect("date"));
+        let store = Arc::new(SqlStore::connect(&temp_database()).await.expect("store"));
+        let gate = Arc::new(Semaphore::new(0));
+        let carrier = GatedCarrier {
+            inner: SimulatedCarrier::new(clock.clone()),
+            gate: Arc::clone(&gate),
+        };
+        let http = Arc::new(discord::http(TOKEN, Some(&fake.url)));
+        let sender = DiscordSender::new(Arc::clone(&http));
+        let notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(sender)];
+        let engine = Arc::new(Engine::new(
+            Arc::clone(&store),
+            Providers::new(vec![Arc::new(carrier)]),
+            clock.clone(),
+            notifiers,
+            EngineSettings::default(),
+        ));
+        let conversation = Arc::new(Conversation::new(engine, ChatLimits::default()));
+        let signer = Signer::new(fastrand::u64(..));
+        let mut public_key = [0u8; 32];
+        for (byte, pair) in public_key
+            .iter_mut()
+            .zip(signer.public_key_hex().as_bytes().chunks(2))
+        {
+            *byte = u8::from_str_radix(std::str::from_utf8(pair).expect("hex"), 16).expect("hex");
+        }
+        let key = interactions::public_key(&public_key).expect("a valid key");
+        let routes = interactions::router(
+            Arc::new(DiscordAdapter::new(conversation)),
+            http,
+            key,
+            clock.clone(),
+        );
+        let limits = HttpLimits::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!(
+            "http://{}{}",
+            listener.local_addr().expect("address"),
+            interactions::INTERACTIONS_PATH
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server::serve(
+            listener,
+            server::harden(routes, &limits),
+            limits,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        HttpInteractions {
+            url,
+            signer,
+            clock,
+            gate,
+            _stop: stop,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+
+    async fn post(&self, interaction: &Value) -> (u16, Value) {
+        self.signer
+            .post(&self.url, interaction, self.now())
+            .await
+            .expect("the endpoint answers")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_interactions_endpoint_checks_signatures_and_answers_as_the_gateway_does() {
+    let fake = FakeDiscord::start().await;
+    let endpoint = HttpInteractions::start(&fake).await;
+
+    // PING → PONG, as the developer portal checks when the URL is saved.
+    let (status, pong) = endpoint.post(&ping(fake.snowflake())).await;
+    assert_eq!((status, pong.clone()), (200, json!({"type": 1})), "{pong}");
+
+    // Refused: another key, a stale timestamp, an altered body, no signature.
+    let body = ping(fake.snowflake()).to_string().into_bytes();
+    let impostor = Signer::new(7);
+    let (signature, timestamp) = impostor.sign(endpoint.now(), &body);
+    let wrong_key = endpoint
+        .signer
+        .post_raw(&endpoint.url, &signature, &timestamp, body.clone())
+        .await
+        .expect("answer");
+    assert_eq!(wrong_key.status().as_u16(), 401, "signed with another key");
+    let (signature, timestamp) = endpoint.signer.sign(endpoint.now() - 301, &body);
+    let stale = endpoint
+        .signer
+        .post_raw(&endpoint.url, &signature, &timestamp, body.clone())
+        .await
+        .expect("answer");
+    assert_eq!(stale.status().as_u16(), 401, "older than five minutes");
+    let (signature, timestamp) = endpoint.signer.sign(endpoint.now() - 240, &body);
+    let recent = endpoint
+        .signer
+        .post_raw(&endpoint.url, &signature, &timestamp, body.clone())
+        .await
+        .expect("answer");
+    assert_eq!(recent.status().as_u16(), 200, "four minutes old is still fine");
+    let (signature, timestamp) = endpoint.signer.sign(endpoint.now(), &body);
+    let mut altered = body.clone();
+    let last = altered.len() - 2;
+    altered[last] ^= 1;
+    let tampered = endpoint
+        .signer
+        .post_raw(&endpoint.url, &signature, &timestamp, altered)
+        .await
+        .expect("answer");
+    assert_eq!(tampered.status().as_u16(), 401, "an altered body");
+    let unsigned = reqwest::Client::new()
+        .post(&endpoint.url)
+        .body(body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(unsigned.status().as_u16(), 401, "no signature");
+
+    // /track while the provider is slow: deferred (ephemeral in a server) within
+    // Discord's 3 s, then the answer is edited in through the REST API.
+    let track = fake.snowflake();
+    let asked = std::time::Instant::now();
+    let (status, deferred) = endpoint
+        .post(&command(
+            track,
+            BUYER,
+            SERVER,
+            "track",
+            &[("number", json!("RB104729000CN")), ("label", json!("lamp"))],
+        ))
+        .await;
+    assert!(
+        asked.elapsed() < std::time::Duration::from_millis(2_900),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(status, 200);
+    assert_eq!(deferred["type"], json!(5), "{deferred}");
+    assert_eq!(
+        deferred["data"]["flags"],
+        json!(64),
+        "ephemeral in a server: {deferred}"
+    );
+    endpoint.gate.add_permits(1_000_000);
+    let assessment = fake
+        .wait_for("the assessment", |calls| edit_of(calls, track))
+        .await;
+    assert!(
+        text_of(&assessment).contains("Following lamp (RB104729000CN)"),
+        "{assessment:#}"
+    );
+    let is_it_fake = custom_ids(&assessment)
+        .into_iter()
+        .find(|id| id.starts_with("f:"))
+        .unwrap_or_else(|| panic!("an is-it-fake button in {assessment:#}"));
+
+    // A quick answer comes in the HTTP response itself: a button press...
+    let (status, verdict) = endpoint
+        .post(&button(fake.snowflake(), BUYER, SERVER, &is_it_fake))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(verdict["type"], json!(4), "answered at once: {verdict}");
+    assert_eq!(verdict["data"]["flags"], json!(64), "{verdict}");
+    assert!(
+        text_of(&verdict["data"]).contains("RB104729000CN looks genuine."),
+        "{verdict:#}"
+    );
+    // ... and a command in DMs (not ephemeral).
+    let (_, help) = endpoint
+        .post(&command(fake.snowflake(), OTHER, Place::Dm, "help", &[]))
+        .await;
+    assert_eq!(help["type"], json!(4), "{help}");
+    assert_eq!(help["data"]["flags"].as_u64().unwrap_or(0) & 64, 0, "{help}");
+    assert!(text_of(&help["data"]).contains("/track"), "{help:#}");
+
+    // Autocomplete: the person's own parcels, nobody else's.
+    let (_, offered) = endpoint
+        .post(&autocomplete(
+            fake.snowflake(),
+            BUYER,
+            SERVER,
+            "status",
+            "parcel",
+            "",
+        ))
+        .await;
+    assert_eq!(offered["type"], json!(8), "{offered}");
+    assert_eq!(choice_values(&offered), vec!["RB104729000CN".to_owned()]);
+    let (_, nothing) = endpoint
+        .post(&autocomplete(
+            fake.snowflake(),
+            OTHER,
+            Place::Dm,
+            "status",
+            "parcel",
+            "",
+        ))
+        .await;
+    assert!(choice_values(&nothing).is_empty(), "{nothing}");
+
+    // A replayed interaction (same id) is acknowledged and not answered twice.
+    let replay = command(
+        track,
+        BUYER,
+        SERVER,
+        "track",
+        &[("number", json!("RB104729000CN"))],
+    );
+    let (status, again) = endpoint.post(&replay).await;
+    assert_eq!((status, again["type"].clone()), (200, json!(5)), "{again}");
+    fake.wait_for("the placeholder cleared", |calls| {
+        calls
+            .iter()
+            .any(|c| c.method == "DELETE" && c.path.contains(&format!("token-{track}")))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .filter(|c| c.method == "PATCH" && c.path.contains(&format!("token-{track}")))
+            .count(),
+        1,
+        "one answer per interaction"
+    );
+    assert_eq!(fake.gateway_connections(), 0, "no gateway in HTTP mode");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_ping_is_answered_within_milliseconds() {
+    let fake = FakeDiscord::start().await;
+    let endpoint = HttpInteractions::start(&fake).await;
+    let mut took = Vec::new();
+    for _ in 0..300 {
+        let started = std::time::Instant::now();
+        let (status, _) = endpoint.post(&ping(fake.snowflake())).await;
+        took.push(started.elapsed());
+        assert_eq!(status, 200);
+    }
+    took.sort();
+    let p99 = took[took.len() * 99 / 100];
+    eprintln!(
+        "signed PING round trip: median {:?}, p99 {p99:?}",
+        took[took.len() / 2]
+    );
+    // The target is 5 ms (measured about 2 ms here, client included); twice that leaves
+    // room for the other tests sharing two cores.
+    assert!(p99 < std::time::Duration::from_millis(10), "p99 {p99:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_mode_registers_the_commands_over_rest_and_opens_no_gateway() {
+    let fake = FakeDiscord::start().await;
+    let http = Arc::new(discord::http(TOKEN, Some(&fake.url)));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(interactions::register_and_wait(
+        http,
+        StartRetry::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    fake.wait_for("the command registration", |calls| {
+        calls
+            .iter()
+            .any(|c| c.method == "PUT" && c.path == format!("/applications/{APPLICATION_ID}/commands"))
+            .then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    serving.await.expect("joined").expect("stops cleanly");
+    assert_eq!(fake.gateway_connections(), 0);
 }

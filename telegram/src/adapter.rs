@@ -355,6 +355,24 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
             .map_err(|error| TelegramError::Start(error.to_string()))
     }
 
+    /// Webhook mode with an acknowledgement that means "handled": the route at `path`
+    /// checks Telegram's `secret` (401 without it), handles the update, and only then
+    /// answers 200. An instance that dies mid-update never acknowledged it, so Telegram
+    /// delivers it again (to any instance behind the URL); the conversation ignores a
+    /// repeat it has handled. (teloxide's own webhook acknowledges on receipt, so a
+    /// crash lost the updates still queued.) `me` is what [`TelegramAdapter::prepare`]
+    /// returned.
+    pub fn webhook_routes(self: Arc<Self>, path: &str, secret: &str, me: Me) -> axum::Router {
+        let state = Arc::new(WebhookState {
+            adapter: self,
+            secret: secret.as_bytes().to_vec(),
+            me,
+        });
+        axum::Router::new()
+            .route(path, axum::routing::post(webhook_update::<S, C>))
+            .with_state(state)
+    }
+
     async fn on_message(&self, message: Message, update_id: u32, me: &Me) {
         let Some(user) = message.from.as_ref() else {
             return;
@@ -386,6 +404,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
         };
         let delivery = self.delivery(is_group, user.id);
         let answers = self.conversation.handle_queued(incoming, &delivery).await;
+        bot_core::ops::telemetry::update_handled(PLATFORM, answers.len());
         self.deliver(message.chat.id, answers, me).await;
     }
 
@@ -421,6 +440,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
         };
         let delivery = self.delivery(is_group, query.from.id);
         let answers = self.conversation.handle_queued(incoming, &delivery).await;
+        bot_core::ops::telemetry::update_handled(PLATFORM, answers.len());
         self.deliver(chat.id, answers, me).await;
     }
 
@@ -545,4 +565,50 @@ fn addressed_text(message: &Message, text: &str, me: &Me) -> Option<String> {
         .and_then(|replied| replied.from.as_ref())
         .is_some_and(|author| author.id == me.id);
     replies_to_bot.then(|| text.to_owned())
+}
+
+struct WebhookState<S, C> {
+    adapter: Arc<TelegramAdapter<S, C>>,
+    secret: Vec<u8>,
+    me: Me,
+}
+
+/// The header Telegram repeats the webhook secret in.
+const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+async fn webhook_update<S: Store, C: Clock>(
+    axum::extract::State(state): axum::extract::State<Arc<WebhookState<S, C>>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    let given = headers
+        .get(SECRET_HEADER)
+        .map(|value| value.as_bytes())
+        .unwrap_or_default();
+    // Compared without stopping at the first difference, so timing tells nothing.
+    let matches = given.len() == state.secret.len()
+        && given
+            .iter()
+            .zip(&state.secret)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !matches {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let update: Update = match serde_json::from_slice(&body) {
+        Ok(update) => update,
+        Err(error) => {
+            tracing::warn!(%error, "a webhook body that is not a Telegram update");
+            return StatusCode::BAD_REQUEST;
+        }
+    };
+    let id = update.id.0;
+    match update.kind {
+        UpdateKind::Message(message) => state.adapter.on_message(message, id, &state.me).await,
+        UpdateKind::CallbackQuery(query) => state.adapter.on_button(query, id, &state.me).await,
+        // Updates nobody handles (edits, member changes, polls) are simply acknowledged.
+        _ => {}
+    }
+    StatusCode::OK
 }

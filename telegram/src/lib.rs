@@ -53,6 +53,20 @@ pub async fn webhook(
     listen: std::net::SocketAddr,
     secret: &str,
 ) -> Result<(impl UpdateListener<Err = std::convert::Infallible>, axum::Router), TelegramError> {
+    register_webhook(bot, &public_url, secret).await?;
+    let mut options = update_listeners::webhooks::Options::new(listen, public_url);
+    options.secret_token = Some(secret.to_owned());
+    let (listener, _stop, router) = update_listeners::webhooks::axum_no_setup(options);
+    Ok((listener, router))
+}
+
+/// Registers `public_url` (and `secret`) as the bot's webhook, retried per
+/// [`StartRetry::default`]; the updates are then served by
+/// [`TelegramAdapter::webhook_routes`], which acknowledges each one only once handled.
+///
+/// # Errors
+/// As [`StartRetry::run`].
+pub async fn register_webhook(bot: &Bot, public_url: &url::Url, secret: &str) -> Result<(), TelegramError> {
     use teloxide::payloads::SetWebhookSetters;
     StartRetry::default()
         .run("setWebhook", || async {
@@ -61,8 +75,5 @@ pub async fn webhook(
                 .await
         })
         .await?;
-    let mut options = update_listeners::webhooks::Options::new(listen, public_url);
-    options.secret_token = Some(secret.to_owned());
-    let (listener, _stop, router) = update_listeners::webhooks::axum_no_setup(options);
-    Ok((listener, router))
+    Ok(())
 }

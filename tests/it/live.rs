@@ -1,7 +1,8 @@
 //! `cargo run` with a Telegram token goes live: the real binary against a fake Bot API
 //! on 127.0.0.1, by long polling and in webhook mode (where a request without the
 //! shared secret is refused, and the providers' webhooks share the server). With a
-//! Discord token too, both platforms are served side by side.
+//! Discord token too, both platforms are served side by side. `http.listen` is served in
+//! every mode: health, readiness and Prometheus metrics.
 
 use std::process::{Child, Command, Stdio};
 
@@ -15,7 +16,7 @@ pub(crate) mod fake_bot_api;
 // The fake Discord lives with the Discord adapter's tests.
 #[allow(dead_code)]
 #[path = "../../discord/tests/fake_discord/mod.rs"]
-mod fake_discord;
+pub(crate) mod fake_discord;
 
 use fake_bot_api::{FakeBotApi, api_error, text_update, too_many_requests};
 use fake_discord::{APPLICATION_ID, FakeDiscord, Place, command};
@@ -28,6 +29,12 @@ impl Drop for Bot {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A port free at the time of asking, for `http.listen`.
+pub(crate) fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    probe.local_addr().expect("address").port()
 }
 
 fn start_bot(fake: &FakeBotApi, extra: &[(&str, &str)]) -> Bot {
@@ -44,6 +51,8 @@ fn start_bot(fake: &FakeBotApi, extra: &[(&str, &str)]) -> Bot {
         .env("TELEGRAM_BOT_TOKEN", "123:live-test")
         .env("TELEGRAM_API_URL", &fake.url)
         .env_remove("DISCORD_TOKEN")
+        // http.listen is always served: each bot on a port of its own.
+        .env("PARCELBOT__HTTP__LISTEN", format!("127.0.0.1:{}", free_port()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
@@ -120,6 +129,7 @@ async fn start_up_rides_out_a_429_and_a_5xx_and_stops_on_a_refused_token() {
             .env("TELEGRAM_BOT_TOKEN", "123:refused")
             .env("TELEGRAM_API_URL", &url)
             .env_remove("DISCORD_TOKEN")
+            .env("PARCELBOT__HTTP__LISTEN", format!("127.0.0.1:{}", free_port()))
             .stdin(Stdio::null())
             .output()
     })
@@ -185,11 +195,7 @@ async fn with_both_tokens_telegram_and_discord_are_served_side_by_side() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_mode_registers_the_secret_and_refuses_requests_without_it() {
     let fake = FakeBotApi::start().await;
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-        probe.local_addr().expect("address").port()
-    };
-    let listen = format!("127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{}", free_port());
     let _bot = start_bot(
         &fake,
         &[
@@ -251,5 +257,126 @@ async fn webhook_mode_registers_the_secret_and_refuses_requests_without_it() {
     assert!(
         reply["text"].as_str().unwrap_or_default().contains("/track"),
         "{reply}"
+    );
+}
+
+/// GETs `url` until it answers (the server may still be starting); returns the status
+/// and body.
+pub(crate) async fn get_when_up(client: &reqwest::Client, url: &str) -> (u16, String) {
+    for _ in 0..200 {
+        if let Ok(response) = client.get(url).send().await {
+            let status = response.status().as_u16();
+            return (status, response.text().await.unwrap_or_default());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{url} never answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_polling_mode_http_listen_serves_health_readiness_and_metrics() {
+    let fake = FakeBotApi::start().await;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _bot = start_bot(
+        &fake,
+        &[
+            ("PARCELBOT__HTTP__LISTEN", listen.as_str()),
+            ("PARCELBOT__LOG__FORMAT", "json"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let (status, body) = get_when_up(&client, &format!("http://{listen}/healthz")).await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    // Ready once the engine ticked (it ticks at start) and the store answers.
+    let mut ready = None;
+    for _ in 0..100 {
+        let (status, body) = get_when_up(&client, &format!("http://{listen}/readyz")).await;
+        if status == 200 {
+            ready = Some(body);
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(body.starts_with("not ready: "), "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready.as_deref(), Some("ready\n"));
+
+    fake.wait_for("getUpdates", |calls| {
+        calls.iter().any(|c| c.method == "setmycommands").then_some(())
+    })
+    .await;
+    fake.push_update(text_update(1, 42, 42, "/track RB104729000CN"));
+    fake.wait_for("the reply", |_| fake.messages_to(42).first().cloned())
+        .await;
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        let (status, body) = get_when_up(&client, &format!("http://{listen}/metrics")).await;
+        assert_eq!(status, 200);
+        metrics = body;
+        if metrics.contains("parcelbot_updates_handled_total{platform=\"telegram\"} 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for expected in [
+        "parcelbot_updates_handled_total{platform=\"telegram\"} 1",
+        "parcelbot_replies_sent_total{platform=\"telegram\"}",
+        "# TYPE parcelbot_tick_duration_seconds histogram",
+        "parcelbot_tick_polls_bucket",
+        "parcelbot_provider_requests_total{provider=\"sim\",outcome=\"ok\"}",
+        "parcelbot_provider_request_duration_seconds_bucket{provider=\"sim\"",
+        "parcelbot_tracked_numbers{stage=\"none\"}",
+        "parcelbot_outbox_pending",
+        "parcelbot_http_requests_total{route=\"healthz\",status=\"200\"}",
+    ] {
+        assert!(metrics.contains(expected), "{expected} missing from:\n{metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_cleanly_within_the_drain_time() {
+    let fake = FakeBotApi::start().await;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut bot = start_bot(
+        &fake,
+        &[
+            ("PARCELBOT__HTTP__LISTEN", listen.as_str()),
+            ("PARCELBOT__SHUTDOWN__DRAIN_SECONDS", "3"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    assert_eq!(
+        get_when_up(&client, &format!("http://{listen}/healthz")).await.0,
+        200
+    );
+    fake.wait_for("the command menu", |calls| {
+        calls.iter().any(|c| c.method == "setmycommands").then_some(())
+    })
+    .await;
+    let pid = bot.0.id().to_string();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = bot.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        client
+            .get(format!("http://{listen}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "the server is gone"
     );
 }

@@ -1,8 +1,9 @@
 //! Integration tests of the workspace as a whole: project rules, the CLI contract, the
-//! live bot, and what survives a crash.
+//! live binary and several instances of it, and what survives a crash.
 
 mod cli;
 mod console;
 mod crash;
 mod live;
+mod scale;
 mod tidy;

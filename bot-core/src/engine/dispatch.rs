@@ -221,6 +221,7 @@ impl<S: Store> Dispatcher<S> {
             .take_send_slot(chat.platform(), window, i64::from(limits.per_second))
             .await?
         {
+            crate::ops::telemetry::send_limit_wait(notifier.platform());
             let next_window = DateTime::from_timestamp(window + 1, 0).unwrap_or(now);
             return self.defer_all(group, next_window, stats).await;
         }
@@ -261,6 +262,7 @@ impl<S: Store> Dispatcher<S> {
                 for message in group {
                     self.store.mark_sent(message.id, now).await?;
                 }
+                crate::ops::telemetry::message_sent(notifier.platform(), &first.kind);
                 stats.sent += 1;
             }
             Err(SendError::RetryAfter(wait)) => {
@@ -289,12 +291,14 @@ impl<S: Store> Dispatcher<S> {
                         self.store
                             .mark_failed(message.id, None, &error.to_string())
                             .await?;
+                        crate::ops::telemetry::message_failed(notifier.platform(), true);
                         stats.dead += 1;
                     } else {
                         let retry_at = now.plus(self.backoff(attempts));
                         self.store
                             .mark_failed(message.id, Some(retry_at), &error.to_string())
                             .await?;
+                        crate::ops::telemetry::message_failed(notifier.platform(), false);
                         stats.retried += 1;
                     }
                 }

@@ -21,6 +21,7 @@ pub mod notice;
 pub mod notify;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
@@ -108,6 +109,9 @@ pub struct Engine<S, C> {
     settings: EngineSettings,
     dispatcher: Dispatcher<S>,
     jitter: Mutex<fastrand::Rng>,
+    /// When the last tick finished (epoch milliseconds on the engine's clock; 0: never),
+    /// for the readiness probe.
+    last_tick: AtomicI64,
 }
 
 impl<S, C> std::fmt::Debug for Engine<S, C> {
@@ -161,6 +165,15 @@ impl<S: Store, C: Clock> Engine<S, C> {
             settings,
             dispatcher,
             jitter,
+            last_tick: AtomicI64::new(0),
+        }
+    }
+
+    /// When [`Engine::run`] last finished a tick without error, if it has.
+    pub fn last_tick(&self) -> Option<DateTime<Utc>> {
+        match self.last_tick.load(Ordering::Relaxed) {
+            0 => None,
+            millis => DateTime::from_timestamp_millis(millis),
         }
     }
 
@@ -225,11 +238,17 @@ impl<S: Store, C: Clock> Engine<S, C> {
         tokio::pin!(shutdown);
         let soon = every.min(std::time::Duration::from_secs(1));
         loop {
+            let started = tokio::time::Instant::now();
             let next = match self.tick().await {
-                Ok(stats) if stats.dispatch.deferred > 0 => soon,
-                Ok(_) => every,
+                Ok(stats) => {
+                    crate::ops::telemetry::tick(started.elapsed(), Some(stats.poll.polled));
+                    self.last_tick
+                        .store(self.clock.now().timestamp_millis(), Ordering::Relaxed);
+                    if stats.dispatch.deferred > 0 { soon } else { every }
+                }
                 Err(error) => {
-                    tracing::error!(error.cause_chain = ?error, "engine tick failed");
+                    crate::ops::telemetry::tick(started.elapsed(), None);
+                    tracing::error!(error = %crate::ops::Chain(&error), "engine tick failed");
                     every
                 }
             };

@@ -97,7 +97,8 @@ impl<C: Clock> Cainiao<C> {
                 config.retry,
                 // Three strikes, then 5 minutes, doubling up to 6 hours: integrations
                 // report bans that last hours when a client keeps asking through captchas.
-                CircuitBreaker::new(3, chrono::Duration::minutes(5), chrono::Duration::hours(6)),
+                CircuitBreaker::new(3, chrono::Duration::minutes(5), chrono::Duration::hours(6))
+                    .named("cainiao"),
                 clock,
             )?,
             config,

@@ -136,6 +136,8 @@ pub struct CircuitBreaker {
     cool_down: chrono::Duration,
     max_cool_down: chrono::Duration,
     state: Mutex<BreakerState>,
+    /// The provider's name, for the `parcelbot_provider_circuit_open` gauge.
+    name: &'static str,
 }
 
 #[derive(Debug, Default)]
@@ -153,7 +155,15 @@ impl CircuitBreaker {
             cool_down,
             max_cool_down,
             state: Mutex::new(BreakerState::default()),
+            name: "provider",
         }
+    }
+
+    /// The same breaker, reporting its state under `provider` in the metrics.
+    #[must_use]
+    pub fn named(mut self, provider: &'static str) -> Self {
+        self.name = provider;
+        self
     }
 
     /// Whether a request may go out now.
@@ -176,13 +186,19 @@ impl CircuitBreaker {
     pub fn record(&self, clock: &impl Clock, outcome: Result<(), &ProviderError>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match outcome {
-            Ok(()) => *state = BreakerState::default(),
+            Ok(()) => {
+                if state.open_until.is_some() {
+                    crate::ops::telemetry::circuit(self.name, false);
+                }
+                *state = BreakerState::default();
+            }
             Err(ProviderError::Blocked(_) | ProviderError::Transient(_) | ProviderError::Malformed(_)) => {
                 state.failures += 1;
                 if state.failures >= self.threshold {
                     let doublings = (state.failures - self.threshold).min(16);
                     let cool_down = (self.cool_down * 2i32.pow(doublings)).min(self.max_cool_down);
                     state.open_until = Some(clock.now().plus(cool_down));
+                    crate::ops::telemetry::circuit(self.name, true);
                     tracing::warn!(
                         failures = state.failures,
                         cool_down_minutes = cool_down.num_minutes(),

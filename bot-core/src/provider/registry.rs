@@ -228,7 +228,13 @@ impl Providers {
                 let mut out = Vec::with_capacity(mine.len());
                 let batch_size = provider.batch_size().max(1);
                 for (batch, batch_positions) in mine.chunks(batch_size).zip(positions.chunks(batch_size)) {
+                    let started = tokio::time::Instant::now();
                     let mut results = provider.fetch_boxed(batch).await;
+                    crate::ops::telemetry::provider_call(
+                        provider.name(),
+                        call_outcome(&results),
+                        started.elapsed(),
+                    );
                     // The contract says one result per number; a provider that breaks it
                     // must not shift answers onto the wrong numbers.
                     if results.len() != batch.len() {
@@ -299,4 +305,16 @@ fn keyed_config(
         timeout: settings.timeout,
         retry,
     })
+}
+
+/// The outcome label of one provider call: `ok` when any number got an answer, else the
+/// kind of the first error.
+fn call_outcome(results: &[FetchResult]) -> &'static str {
+    if results.iter().any(Result::is_ok) {
+        return "ok";
+    }
+    results
+        .iter()
+        .find_map(|result| result.as_ref().err())
+        .map_or("ok", ProviderError::kind)
 }

@@ -150,7 +150,7 @@ fn telegram_webhook_mode_needs_a_valid_secret() {
     .expect("loads");
     let configured = webhook.telegram_webhook.expect("webhook mode");
     assert_eq!(configured.url, "https://bot.example.org/tg");
-    assert_eq!(webhook.http_listen.port(), 8443);
+    assert_eq!(webhook.http_listen.map(|listen| listen.port()), Some(8443));
     assert!(
         !format!("{configured:?}").contains("abc_DEF-123"),
         "the secret stays out of logs"
@@ -172,8 +172,57 @@ fn telegram_webhook_mode_needs_a_valid_secret() {
             "telegram.webhook_url",
         ),
         (vec![("PARCELBOT__HTTP__LISTEN", "everywhere")], "http.listen"),
+        (
+            vec![("PARCELBOT__HTTP__MAX_CONNECTIONS", "0")],
+            "http.max_connections",
+        ),
+        (
+            vec![("PARCELBOT__HTTP__HEADER_TIMEOUT_SECONDS", "0")],
+            "http.header_timeout_seconds",
+        ),
+        (vec![("PARCELBOT__LOG__FORMAT", "xml")], "log.format"),
+        (
+            vec![("PARCELBOT__DISCORD__MODE", "carrier-pigeon")],
+            "discord.mode",
+        ),
+        (vec![("PARCELBOT__DISCORD__MODE", "http")], "discord.public_key"),
+        (
+            vec![("PARCELBOT__DISCORD__PUBLIC_KEY", "not-hex")],
+            "discord.public_key",
+        ),
     ] {
         let error = Settings::load_from(None, env(&pairs)).expect_err(key);
         assert!(error.to_string().contains(key), "{pairs:?}: {error}");
     }
+}
+
+#[test]
+fn operations_settings_have_defaults_and_read_the_environment() {
+    let defaults = Settings::load_from(None, env(&[])).expect("loads");
+    assert_eq!(defaults.http_listen.map(|listen| listen.port()), Some(8080));
+    assert_eq!(defaults.http, crate::ops::server::HttpLimits::default());
+    assert_eq!(defaults.log_format, LogFormat::Text);
+    assert_eq!(defaults.discord.mode, DiscordMode::Gateway);
+    assert_eq!(defaults.discord.public_key, None);
+    let key = "3f".repeat(32);
+    let set = Settings::load_from(
+        None,
+        env(&[
+            ("PARCELBOT__HTTP__LISTEN", ""),
+            ("PARCELBOT__HTTP__MAX_BODY_KIB", "64"),
+            ("PARCELBOT__HTTP__HEADER_TIMEOUT_SECONDS", "1.5"),
+            ("PARCELBOT__LOG__FORMAT", "JSON"),
+            ("PARCELBOT__DISCORD__MODE", "http"),
+            ("PARCELBOT__DISCORD__PUBLIC_KEY", key.as_str()),
+            ("PARCELBOT__SHUTDOWN__DRAIN_SECONDS", "3"),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(set.http_listen, None, "empty: no server");
+    assert_eq!(set.http.max_body_bytes, 64 * 1024);
+    assert_eq!(set.http.header_timeout, Duration::from_millis(1500));
+    assert_eq!(set.log_format, LogFormat::Json);
+    assert_eq!(set.discord.mode, DiscordMode::Http);
+    assert_eq!(set.discord.public_key, Some([0x3f; 32]));
+    assert_eq!(set.drain, Duration::from_secs(3));
 }

@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::interpret::{Event, Stage};
 use crate::number::TrackingNumber;
 
-pub use sql::SqlStore;
+pub use sql::{SqlStore, StoreCounts};
 
 /// A chat on a platform, as the adapters name it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1417,3 +1417,64 @@ async fn write_poll(
     }
     Ok(new_events)
 }
+
+/// What the operator's gauges show, counted in one pass per table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Tracked numbers per stage code of their parcel (`None`: no event yet).
+    pub numbers_by_stage: Vec<(Option<String>, i64)>,
+    /// Outbox rows not sent yet and not given up on.
+    pub outbox_pending: i64,
+    /// Outbox rows given up on (dead-lettered).
+    pub outbox_dead: i64,
+}
+
+// Operations: the readiness probe and the metrics' counts. Inherent (not on the `Store`
+// port) because only the live binary's HTTP server asks, and it holds the SQL store.
+impl SqlStore {
+    /// Whether the database answers a trivial query.
+    ///
+    /// # Errors
+    /// [`StoreError::Internal`] when it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(internal)?;
+        Ok(())
+    }
+
+    /// Counts tracked numbers by stage and the outbox's pending and dead rows. A scan of
+    /// both tables: called by a periodic task, never per scrape.
+    ///
+    /// # Errors
+    /// [`StoreError::Internal`] when the database fails.
+    pub async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.stage, CAST(COUNT(*) AS BIGINT) FROM tracking_numbers t \
+             JOIN parcels p ON p.id = t.parcel_id GROUP BY p.stage",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        let mut numbers_by_stage = Vec::with_capacity(rows.len());
+        for row in &rows {
+            numbers_by_stage.push((
+                row.try_get::<Option<String>, _>(0).map_err(internal)?,
+                row.try_get::<i64, _>(1).map_err(internal)?,
+            ));
+        }
+        let outbox = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN sent_at IS NULL AND dead = 0 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN dead <> 0 THEN 1 ELSE 0 END), 0) AS BIGINT) FROM outbox",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(internal)?;
+        Ok(StoreCounts {
+            numbers_by_stage,
+            outbox_pending: outbox.try_get(0).map_err(internal)?,
+            outbox_dead: outbox.try_get(1).map_err(internal)?,
+        })
+    }
+}

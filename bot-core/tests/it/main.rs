@@ -3,6 +3,7 @@
 mod bounds;
 mod conversation;
 mod engine;
+mod http_server;
 mod interpret;
 mod numbers;
 mod providers;

@@ -2,7 +2,9 @@
 //! `/api/v10` (axum) and a gateway over plain `ws://` on a second port (what `GET
 //! /gateway` hands out). It records every REST call, answers with the JSON serenity
 //! expects, can refuse messages to a channel with a given status and body, and pushes
-//! interactions to the connected bot as `INTERACTION_CREATE` events.
+//! interactions to the connected bot as `INTERACTION_CREATE` events. [`Signer`] plays
+//! Discord's side of the HTTP interactions endpoint: it signs each interaction with an
+//! Ed25519 key generated for the test and POSTs it, as Discord does.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -155,6 +157,18 @@ async fn rest(State(state): State<AppState>, method: Method, uri: Uri, body: axu
                 .collect();
             axum::Json(Value::Array(registered)).into_response()
         }
+        ("GET", ["oauth2", "applications", "@me"]) => axum::Json(json!({
+            "id": APPLICATION_ID.to_string(),
+            "name": "parcelbot",
+            "icon": null,
+            "description": "",
+            "bot_public": true,
+            "bot_require_code_grant": false,
+            "owner": null,
+            "team": null,
+            "verify_key": "00",
+        }))
+        .into_response(),
         ("POST", ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
         ("PATCH", ["webhooks", _, _, "messages", _]) | ("POST", ["webhooks", _, _]) => {
             axum::Json(message_json(id, 1, &body)).into_response()
@@ -493,4 +507,78 @@ pub fn button(id: u64, user: u64, place: Place, custom_id: &str) -> Value {
         .unwrap_or(1);
     interaction["message"] = message_json(id + 1, channel, &json!({"content": ""}));
     interaction
+}
+
+/// Discord's side of the HTTP interactions endpoint: a key pair made for the test, and
+/// requests signed as Discord signs them (`X-Signature-Ed25519` over the
+/// `X-Signature-Timestamp` followed by the body).
+pub struct Signer {
+    key: ed25519_dalek::SigningKey,
+    client: reqwest::Client,
+}
+
+impl Signer {
+    /// A fresh key pair from `seed` (tests pass a random one).
+    pub fn new(seed: u64) -> Signer {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut secret = [0u8; 32];
+        rng.fill(&mut secret);
+        Signer {
+            key: ed25519_dalek::SigningKey::from_bytes(&secret),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// The public key as the developer portal shows it (hex).
+    pub fn public_key_hex(&self) -> String {
+        hex_of(self.key.verifying_key().as_bytes())
+    }
+
+    /// The signature headers of `body` at `timestamp` (Unix seconds).
+    pub fn sign(&self, timestamp: i64, body: &[u8]) -> (String, String) {
+        use ed25519_dalek::Signer as _;
+        let timestamp = timestamp.to_string();
+        let mut message = timestamp.as_bytes().to_vec();
+        message.extend_from_slice(body);
+        (hex_of(&self.key.sign(&message).to_bytes()), timestamp)
+    }
+
+    /// POSTs `body` to `url` with `signature` and `timestamp` headers as given.
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        signature: &str,
+        timestamp: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-signature-ed25519", signature)
+            .header("x-signature-timestamp", timestamp)
+            .body(body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+    }
+
+    /// POSTs `interaction` to `url`, signed at `now` (Unix seconds); returns the status
+    /// and the JSON answer.
+    pub async fn post(&self, url: &str, interaction: &Value, now: i64) -> reqwest::Result<(u16, Value)> {
+        let body = interaction.to_string().into_bytes();
+        let (signature, timestamp) = self.sign(now, &body);
+        let response = self.post_raw(url, &signature, &timestamp, body).await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+}
+
+/// A PING, as Discord sends when the endpoint URL is saved in the portal.
+pub fn ping(id: u64) -> Value {
+    interaction_base(id, 1, Value::Null)
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
