@@ -414,6 +414,7 @@ async fn dispatch(messages: usize) -> Result<(), String> {
             stage: Stage::OutForDelivery,
             at: Some(clock.now()),
             next_step: "next.wait".to_owned(),
+            delivery: None,
         }
         .to_notice(format!("bench:{i}"));
         store

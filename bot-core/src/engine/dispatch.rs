@@ -20,8 +20,10 @@ use chrono::{DateTime, Duration, Utc};
 use super::notice::{Notification, render_merged};
 use super::notify::{Notifier, Recipient, SendError};
 use crate::clock::Saturating;
-use crate::reply::format_time;
-use crate::store::{ChatRef, OutboxMessage, Store, StoreError};
+use crate::interpret::judge::OrderFacts;
+use crate::number::TrackingNumber;
+use crate::reply::{format_date, format_time};
+use crate::store::{ChatRef, ChatSettings, OutboxMessage, Store, StoreError, SubscriptionView};
 
 /// How the dispatcher behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,6 +118,7 @@ pub struct Dispatcher<S> {
     notifiers: HashMap<&'static str, Arc<dyn Notifier>>,
     settings: DispatchSettings,
     budget: Mutex<LocalBudget>,
+    demo_home: Option<super::DemoHome>,
 }
 
 impl<S> std::fmt::Debug for Dispatcher<S> {
@@ -141,7 +144,69 @@ impl<S: Store> Dispatcher<S> {
             notifiers: notifiers.into_iter().map(|n| (n.platform(), n)).collect(),
             settings,
             budget: Mutex::default(),
+            demo_home: None,
         }
+    }
+
+    /// Uses `home` as the address of chats that have not set one (console demo).
+    pub fn set_demo_home(&mut self, home: super::DemoHome) {
+        self.demo_home = Some(home);
+    }
+
+    /// What a chat told about the order of the parcel it follows as `view`.
+    pub fn order_facts(&self, settings: &ChatSettings, view: &SubscriptionView) -> OrderFacts {
+        let (country, city) = if settings.country.is_some() {
+            (settings.country.clone(), settings.city.clone())
+        } else {
+            view.numbers
+                .first()
+                .and_then(|n| TrackingNumber::parse(n).ok())
+                .zip(self.demo_home)
+                .map(|(number, home)| {
+                    let (country, city) = home(&number);
+                    (Some(country.to_owned()), Some(city.to_owned()))
+                })
+                .unwrap_or_default()
+        };
+        OrderFacts {
+            ordered_at: view.ordered_at,
+            shipped_at: None,
+            country,
+            city,
+            protection_ends: view.protection_ends,
+            asked_at: Some(view.created_at),
+        }
+    }
+
+    /// The order facts of the chat a group of messages goes to, when one of them is
+    /// about a delivery (the only messages that are checked against the order).
+    async fn order_of(
+        &self,
+        message: &OutboxMessage,
+        notifications: &[Notification],
+    ) -> Result<OrderFacts, StoreError> {
+        let about_delivery = notifications.iter().any(|n| {
+            matches!(
+                n,
+                Notification::Stage {
+                    delivery: Some(_),
+                    ..
+                }
+            )
+        });
+        let (true, Some(parcel)) = (about_delivery, message.parcel) else {
+            return Ok(OrderFacts::default());
+        };
+        let Some(chat) = self.store.find_chat(&message.chat).await? else {
+            return Ok(OrderFacts::default());
+        };
+        let settings = self.store.chat_settings(chat).await?;
+        let views = self.store.subscriptions(chat).await?;
+        Ok(views
+            .iter()
+            .find(|view| view.parcel == parcel)
+            .map(|view| self.order_facts(&settings, view))
+            .unwrap_or_default())
     }
 
     /// Sends nothing to `platform` before `until` (it asked to slow down).
@@ -231,12 +296,15 @@ impl<S: Store> Dispatcher<S> {
             return Ok(());
         }
         let time_zone = first.time_zone.clone();
+        let order = self.order_of(first, &notifications).await?;
         let reply = render_merged(
             &notifications,
             first.label.as_deref(),
             first.parcel.map(|p| p.0),
             is_group,
             &|at| format_time(at, &time_zone),
+            &|at| format_date(at, &time_zone),
+            &order,
         );
         let outcome = notifier.send(&recipient, &reply).await;
         self.budget
