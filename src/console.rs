@@ -44,10 +44,12 @@ fn console_chat() -> anyhow::Result<ChatRef> {
     ChatRef::new("console", "local").context("console chat")
 }
 
-/// Prints proactive messages as the engine dispatches them.
+/// Prints proactive messages as the engine dispatches them; their buttons become the
+/// numbered choices the user can type next.
 struct ConsoleNotifier {
     clock: SimulatedClock,
     out: Arc<Mutex<Vec<String>>>,
+    buttons: Arc<Mutex<Vec<Action>>>,
     interactive: bool,
 }
 
@@ -66,11 +68,15 @@ impl Notifier for ConsoleNotifier {
 
     fn send<'a>(&'a self, _to: &'a Recipient, reply: &'a Reply) -> SendFuture<'a> {
         Box::pin(async move {
+            let mut buttons = self.buttons.lock().unwrap_or_else(PoisonError::into_inner);
+            // The newest message's buttons are the ones a number presses.
+            buttons.clear();
             let text = format!(
                 "🔔 [{}]\n{}",
                 format_time(self.clock.now(), "UTC"),
-                indent(&reply.to_plain())
+                render_reply(reply, &mut buttons)
             );
+            drop(buttons);
             if self.interactive {
                 println!("\n{text}");
             } else {
@@ -118,31 +124,36 @@ pub fn run(settings: &Settings, script: Option<&Path>, start: Option<DateTime<Ut
         }
         let providers = Providers::new(vec![Arc::new(carrier)]);
         let printed = Arc::new(Mutex::new(Vec::new()));
+        let buttons = Arc::new(Mutex::new(Vec::new()));
         let notifier = ConsoleNotifier {
             clock: clock.clone(),
             out: Arc::clone(&printed),
+            buttons: Arc::clone(&buttons),
             interactive: script.is_none(),
         };
-        let engine = Arc::new(Engine::new(
-            Arc::new(store),
-            providers,
-            clock.clone(),
-            vec![Arc::new(notifier)],
-            EngineSettings {
-                owner: "console".to_owned(),
-                reminder_days: settings.reminder_days.clone(),
-                dispatch: DispatchSettings {
-                    max_attempts: settings.max_send_attempts,
-                    ..DispatchSettings::default()
+        let engine = Arc::new(
+            Engine::new(
+                Arc::new(store),
+                providers,
+                clock.clone(),
+                vec![Arc::new(notifier)],
+                EngineSettings {
+                    owner: "console".to_owned(),
+                    reminder_days: settings.reminder_days.clone(),
+                    dispatch: DispatchSettings {
+                        max_attempts: settings.max_send_attempts,
+                        ..DispatchSettings::default()
+                    },
+                    ..EngineSettings::default()
                 },
-                ..EngineSettings::default()
-            },
-        ));
+            )
+            .with_demo_home(sim::buyer_home),
+        );
         let conversation =
             Arc::new(Conversation::new(Arc::clone(&engine), settings.limits).with_demo_home(sim::buyer_home));
         let result = match script {
-            Some(path) => run_script(&conversation, &clock, path, &printed).await,
-            None => run_interactive(&conversation, &clock).await,
+            Some(path) => run_script(&conversation, &clock, path, &printed, &buttons).await,
+            None => run_interactive(&conversation, &clock, &buttons).await,
         };
         if let Err(error) = std::fs::write(&clock_file, clock.now().to_rfc3339()) {
             tracing::warn!(%error, "could not save the simulated time");
@@ -199,35 +210,45 @@ fn to_input(line: &str, buttons: &[Action]) -> Input {
     }
 }
 
+/// The answers to one line, with their buttons numbered (they replace the choices of
+/// earlier messages).
 fn render_answers(answers: &[Answer], buttons: &mut Vec<Action>) -> String {
-    buttons.clear();
-    let mut out = Vec::new();
-    for answer in answers {
-        let mut text = answer.reply.clone();
-        // Buttons become numbered choices the user can type.
-        let rows = std::mem::take(&mut text.buttons);
-        let mut lines = vec![indent(&text.to_plain())];
-        let choices: Vec<String> = rows
-            .iter()
-            .flatten()
-            .map(|button| {
-                buttons.push(button.action.clone());
-                format!("[{}] {}", buttons.len(), button.label)
-            })
-            .collect();
-        if !choices.is_empty() {
-            lines.push(format!("   {}", choices.join("  ")));
-        }
-        out.push(lines.join("\n"));
+    if answers.is_empty() {
+        return String::new();
     }
-    out.join("\n")
+    buttons.clear();
+    answers
+        .iter()
+        .map(|answer| render_reply(&answer.reply, buttons))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One reply, indented, its buttons numbered after those already in `buttons`.
+fn render_reply(reply: &Reply, buttons: &mut Vec<Action>) -> String {
+    let mut text = reply.clone();
+    // Buttons become numbered choices the user can type.
+    let rows = std::mem::take(&mut text.buttons);
+    let mut lines = vec![indent(&text.to_plain())];
+    let choices: Vec<String> = rows
+        .iter()
+        .flatten()
+        .map(|button| {
+            buttons.push(button.action.clone());
+            format!("[{}] {}", buttons.len(), button.label)
+        })
+        .collect();
+    if !choices.is_empty() {
+        lines.push(format!("   {}", choices.join("  ")));
+    }
+    lines.join("\n")
 }
 
 async fn handle_line(
     conversation: &ConsoleConversation,
     clock: &SimulatedClock,
     line: &str,
-    buttons: &mut Vec<Action>,
+    buttons: &Mutex<Vec<Action>>,
 ) -> anyhow::Result<String> {
     let trimmed = line.trim();
     if let Some(rest) = trimmed.strip_prefix("/wait") {
@@ -248,12 +269,13 @@ async fn handle_line(
         is_group: false,
         update_id: None,
         channel: None,
-        input: to_input(trimmed, buttons),
+        input: to_input(trimmed, &buttons.lock().unwrap_or_else(PoisonError::into_inner)),
     };
     let answers = conversation.handle(incoming).await;
     // Whatever the command queued goes out now, as it would on a platform.
     conversation.engine().tick().await.context("engine tick")?;
-    Ok(render_answers(&answers, buttons))
+    let mut buttons = buttons.lock().unwrap_or_else(PoisonError::into_inner);
+    Ok(render_answers(&answers, &mut buttons))
 }
 
 async fn run_script(
@@ -261,11 +283,11 @@ async fn run_script(
     clock: &SimulatedClock,
     path: &Path,
     printed: &Mutex<Vec<String>>,
+    buttons: &Mutex<Vec<Action>>,
 ) -> anyhow::Result<()> {
     let script = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let mut buttons = Vec::new();
     for (index, line) in script.split(|&byte| byte == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Ok(line) = std::str::from_utf8(line) else {
@@ -276,7 +298,7 @@ async fn run_script(
             continue;
         }
         writeln!(out, "you> {line}")?;
-        let reply = handle_line(conversation, clock, line, &mut buttons).await?;
+        let reply = handle_line(conversation, clock, line, buttons).await?;
         for message in printed.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
             writeln!(out, "{message}")?;
         }
@@ -290,6 +312,7 @@ async fn run_script(
 async fn run_interactive(
     conversation: &Arc<ConsoleConversation>,
     clock: &SimulatedClock,
+    buttons: &Mutex<Vec<Action>>,
 ) -> anyhow::Result<()> {
     println!(
         "parcelbot console: simulated carrier, simulated time (1 s = 1 min; /wait 3d jumps ahead), data in the embedded SQLite store (set TELEGRAM_BOT_TOKEN to go live on Telegram). /help lists commands; Ctrl-D quits."
@@ -332,7 +355,6 @@ async fn run_interactive(
             }
         }
     });
-    let mut buttons = Vec::new();
     print!("you> ");
     std::io::stdout().flush()?;
     while let Some(line) = lines_rx.recv().await {
@@ -343,7 +365,7 @@ async fn run_interactive(
             continue;
         };
         if !line.trim().is_empty() {
-            let reply = handle_line(conversation, clock, &line, &mut buttons).await?;
+            let reply = handle_line(conversation, clock, &line, buttons).await?;
             println!("{reply}");
         }
         print!("you> ");

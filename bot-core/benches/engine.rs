@@ -432,6 +432,7 @@ async fn dispatch(messages: usize) -> Result<(), String> {
             stage: Stage::OutForDelivery,
             at: Some(clock.now()),
             next_step: "next.wait".to_owned(),
+            delivery: None,
         }
         .to_notice(format!("bench:{i}"));
         store

@@ -45,17 +45,15 @@ fn english(id: &str) -> Option<&'static str> {
         "stage.exception" => {
             "Something went wrong with the parcel (lost, damaged, refused or an address problem)."
         }
-        "silence.normal" => {
-            "The last news was {days} days ago; that is normal at this stage (up to {normal} days)."
-        }
+        "silence.normal" => "The last news was {ago}; that is normal at this stage (up to {normal}).",
         "silence.watch" => {
-            "The last news was {days} days ago: longer than usual for this stage, but not yet worrying (act after {act} days)."
+            "The last news was {ago}: longer than usual for this stage, but not yet worrying (act after {act})."
         }
-        "silence.act" => {
-            "The last news was {days} days ago: that is too long for this stage (more than {act} days)."
-        }
+        "silence.act" => "The last news was {ago}: that is too long for this stage (more than {act}).",
+        "silence.first_normal" => "No news yet after {elapsed}; a first scan can take up to {normal}.",
+        "silence.first_act" => "No news yet after {elapsed}: a first scan normally comes within {normal}.",
         "silence.untracked" => {
-            "This service is not tracked abroad, so silence until it arrives is normal (up to {normal} days)."
+            "This service is not tracked abroad, so silence until it arrives is normal (up to {normal})."
         }
         "authenticity.genuine" => "The number looks genuine: it is moving and its events are consistent.",
         "authenticity.not_scanned_yet" => {
@@ -71,6 +69,9 @@ fn english(id: &str) -> Option<&'static str> {
         "authenticity.not_yours" => {
             "These events may belong to another parcel: the delivery does not match your order."
         }
+        "authenticity.ended_before_asked" => {
+            "This is suspicious: the parcel was delivered weeks before you first asked about the number, which is how a reused number looks."
+        }
         "authenticity.awaiting_dispatch" => {
             "Cainiao knows this number, but the seller has not handed the parcel over yet: it is waiting for dispatch."
         }
@@ -81,8 +82,8 @@ fn english(id: &str) -> Option<&'static str> {
             "I could not reach the carrier, so I cannot judge this number right now."
         }
         "protection.none" => "",
-        "protection.soon" => "Buyer protection ends in {days} days.",
-        "protection.urgent" => "Buyer protection ends in {days} days: act now.",
+        "protection.soon" => "Buyer protection ends in {days}.",
+        "protection.urgent" => "Buyer protection ends in {days}: act now.",
         "protection.expired" => "Buyer protection has ended.",
         "next.wait_until" => "Next: wait until {date}.",
         "next.wait_first_scan" => {
@@ -119,6 +120,12 @@ fn english(id: &str) -> Option<&'static str> {
         }
         "next.arriving_before_deadline" => {
             "Next: it is with the local carrier and should reach you in time; if it has not arrived the day before the deadline, open a dispute."
+        }
+        "next.tell_order_date" => {
+            "Next: tell me when you ordered (/ordered <number> <date>): a delivery before your order is not yours."
+        }
+        "next.delivered_elsewhere" => {
+            "Next: if you did not get it, keep a screenshot of this tracking and open a dispute: the delivery does not match your address."
         }
         "next.retry_later" => "Next: I will try again later.",
         _ => return None,

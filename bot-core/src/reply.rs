@@ -64,6 +64,12 @@ pub enum Action {
     ForgetConfirm,
     /// No, keep everything.
     ForgetCancel,
+    /// The buyer got the parcel.
+    Received(i64),
+    /// The buyer did not receive the parcel the tracking calls delivered.
+    NotReceived(i64),
+    /// The parcel was ordered this many days ago (`None`: another date, asked next).
+    Ordered(i64, Option<u16>),
 }
 
 /// The most bytes an encoded action may take (Telegram's callback data limit).
@@ -82,6 +88,10 @@ impl Action {
             Action::Evidence(parcel) => format!("e:{parcel}"),
             Action::ForgetConfirm => "fy".to_owned(),
             Action::ForgetCancel => "fn".to_owned(),
+            Action::Received(parcel) => format!("r:{parcel}"),
+            Action::NotReceived(parcel) => format!("n:{parcel}"),
+            Action::Ordered(parcel, Some(days)) => format!("o:{parcel}:{days}"),
+            Action::Ordered(parcel, None) => format!("o:{parcel}:other"),
         }
     }
 
@@ -103,6 +113,19 @@ impl Action {
             Some(("p", rest)) => parcel(rest).map(Action::Protect),
             Some(("m", rest)) => parcel(rest).map(Action::Seller),
             Some(("e", rest)) => parcel(rest).map(Action::Evidence),
+            Some(("r", rest)) => parcel(rest).map(Action::Received),
+            Some(("n", rest)) => parcel(rest).map(Action::NotReceived),
+            Some(("o", rest)) => {
+                let (id, days) = rest.split_once(':')?;
+                let days = match days {
+                    "other" => None,
+                    digits if digits.len() <= 3 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                        Some(digits.parse::<u16>().ok().filter(|d| *d <= 366)?)
+                    }
+                    _ => return None,
+                };
+                parcel(id).map(|id| Action::Ordered(id, days))
+            }
             None if data == "fy" => Some(Action::ForgetConfirm),
             None if data == "fn" => Some(Action::ForgetCancel),
             _ => None,
@@ -238,6 +261,10 @@ mod tests {
             Action::Evidence(4),
             Action::ForgetConfirm,
             Action::ForgetCancel,
+            Action::Received(5),
+            Action::NotReceived(i64::MAX),
+            Action::Ordered(i64::MAX, Some(30)),
+            Action::Ordered(6, None),
         ] {
             let encoded = action.encode();
             assert!(encoded.len() <= MAX_ACTION_BYTES, "{encoded}");
@@ -271,6 +298,10 @@ mod tests {
             "t:RB1;DROP",
             "z:1",
             "fyy",
+            "o:1",
+            "o:1:999",
+            "o:1:-1",
+            "o:x:7",
             &"t:".repeat(40),
         ] {
             assert_eq!(Action::decode(data), None, "{data}");

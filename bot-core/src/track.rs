@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::interpret::{AssessInput, Assessment, Destination, Event, assess};
+use crate::interpret::{AssessInput, Assessment, DeliveryReport, Destination, Event, assess};
 use crate::number::TrackingNumber;
 use crate::provider::{LinkedNumber, Lookup, NumberResult, Providers};
 
@@ -21,6 +21,8 @@ pub struct TrackReport {
     pub results: Vec<NumberResult>,
     /// The judgement over everything found.
     pub assessment: Assessment,
+    /// Where and when the journey started and ended.
+    pub delivery: DeliveryReport,
 }
 
 /// One provider's answer, for reports (`parcelbot track`).
@@ -139,6 +141,22 @@ pub async fn track_once(
     destination: Option<Destination>,
     now: DateTime<Utc>,
 ) -> Result<TrackReport, TrackError> {
+    track_once_for(providers, number, destination, None, now).await
+}
+
+/// [`track_once`] for a buyer who first asked about the number at `asked_at` (a chat's
+/// `/fake` on a number it does not follow asks now): a delivery weeks before it is a
+/// doubt.
+///
+/// # Errors
+/// As [`track_once`].
+pub async fn track_once_for(
+    providers: &Providers,
+    number: &TrackingNumber,
+    destination: Option<Destination>,
+    asked_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<TrackReport, TrackError> {
     if providers.route(number).is_empty() {
         return Err(TrackError::NoProvider(number.as_str().to_owned()));
     }
@@ -168,6 +186,7 @@ pub async fn track_once(
                 .flat_map(|(_, shipment)| shipment.events.iter().cloned())
         })
         .collect();
+    let delivery = DeliveryReport::of(events.iter().cloned(), number.as_str());
     let assessment = assess(AssessInput {
         number: number.as_str().to_owned(),
         now: now.fixed_offset(),
@@ -175,6 +194,7 @@ pub async fn track_once(
         shipped_at: None,
         destination,
         protection_ends: None,
+        asked_at: asked_at.map(|t| t.fixed_offset()),
         events,
         linked_numbers: linked,
         sources: facts,
@@ -183,6 +203,7 @@ pub async fn track_once(
         number: number.clone(),
         results,
         assessment,
+        delivery,
     })
 }
 

@@ -1,8 +1,10 @@
 //! End to end through the real teloxide adapter, against a fake Bot API on 127.0.0.1:
 //! a buyer tracks a number, presses a button, gets a proactive stage change when
 //! simulated time moves; a 429 is waited out, a 403 marks the chat unreachable and its
-//! messages wait until the buyer writes again. Parcel time is simulated; only the
-//! network is real.
+//! messages wait until the buyer writes again; a delivery elsewhere than the buyer's
+//! city is said in the delivered message, and "I did not receive it" keeps the
+//! buyer-protection reminders coming. Parcel time is simulated; only the network is
+//! real.
 
 mod fake_bot_api;
 #[path = "../../bot-core/tests/support/conversation.rs"]
@@ -397,6 +399,131 @@ async fn a_reply_refused_with_a_429_is_delayed_not_dropped() {
     clock.advance(Duration::minutes(5));
     engine.tick().await.expect("tick");
     assert_eq!(fake.messages_to(BUYER).len(), 1, "sent once");
+
+    let _ = stop.send(());
+    tokio::time::timeout(std::time::Duration::from_secs(10), serving)
+        .await
+        .expect("stops")
+        .expect("task")
+        .expect("served");
+}
+
+/// Issue 15, items 2 and 3, on Telegram: the delivered message itself names the place
+/// that does not match the buyer's city, with the buyer's buttons; after "I did not
+/// receive it" the buyer-protection reminders still come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_elsewhere_is_said_in_the_push_and_reminders_go_on() {
+    let fake = FakeBotApi::start().await;
+    let clock = SimulatedClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 30, 6, 0, 0)
+            .single()
+            .expect("date"),
+    );
+    let store = Arc::new(SqlStore::connect(&temp_database()).await.expect("store"));
+    let providers = Providers::new(vec![Arc::new(SimulatedCarrier::new(clock.clone()))]);
+    let bot = telegram::bot("123:secret", Some(fake.url.parse().expect("url")));
+    let sender = TelegramSender::new(bot.clone());
+    let notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(sender.clone())];
+    let engine = Arc::new(Engine::new(
+        Arc::clone(&store),
+        providers,
+        clock.clone(),
+        notifiers,
+        EngineSettings::default(),
+    ));
+    let conversation = Arc::new(Conversation::new(Arc::clone(&engine), ChatLimits::default()));
+    let adapter = TelegramAdapter::new(conversation, sender);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listener = telegram::update_listeners::polling_default(bot.clone()).await;
+    let serving = tokio::spawn(adapter.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let replies = |count: usize, what: &'static str| {
+        let fake = &fake;
+        async move {
+            fake.wait_for(what, |_| (fake.messages_to(BUYER).len() >= count).then_some(()))
+                .await;
+        }
+    };
+    fake.push_update(text_update(1, BUYER, BUYER, "/country France Paris"));
+    replies(1, "the /country reply").await;
+    fake.push_update(text_update(2, BUYER, BUYER, "/track RB104729150CN"));
+    let question = fake
+        .wait_for("the order-date question", |_| {
+            fake.messages_to(BUYER)
+                .into_iter()
+                .find(|m| callback_data(m).iter().any(|data| data.starts_with("o:")))
+        })
+        .await;
+    assert!(
+        text_of(&question).contains("When did you order it?"),
+        "{question}"
+    );
+    let sent = fake.messages_to(BUYER).len();
+    fake.push_update(text_update(3, BUYER, BUYER, "/protect RB104729150CN 20 days"));
+    replies(sent + 1, "the /protect reply").await;
+
+    // The parcel travels; the delivered message says where, and that it is not Paris.
+    let delivered = loop {
+        if let Some(found) = fake
+            .messages_to(BUYER)
+            .into_iter()
+            .find(|m| text_of(m).contains("marked as delivered"))
+        {
+            break found;
+        }
+        assert!(
+            clock.now()
+                < Utc
+                    .with_ymd_and_hms(2026, 12, 12, 0, 0, 0)
+                    .single()
+                    .expect("date")
+        );
+        clock.advance(Duration::minutes(30));
+        engine.tick().await.expect("tick");
+    };
+    let text = text_of(&delivered);
+    assert!(
+        text.contains("Lille, France, not in Paris, where you live"),
+        "{text}"
+    );
+    assert!(text.contains("open a dispute"), "{text}");
+    let buttons = callback_data(&delivered);
+    let not_received = buttons
+        .iter()
+        .find(|data| data.starts_with("n:"))
+        .cloned()
+        .unwrap_or_else(|| panic!("an \"I did not receive it\" button in {buttons:?}"));
+    assert!(buttons.iter().any(|data| data.starts_with("r:")), "{buttons:?}");
+
+    // "I did not receive it": acknowledged, and the reminders come anyway.
+    let sent = fake.messages_to(BUYER).len();
+    fake.push_update(button_update(4, BUYER, BUYER, &not_received));
+    replies(sent + 1, "the answer to the button").await;
+    let answer = fake.messages_to(BUYER)[sent].clone();
+    assert!(text_of(&answer).contains("did not reach you"), "{answer}");
+    let reminder = loop {
+        if let Some(found) = fake
+            .messages_to(BUYER)
+            .into_iter()
+            .find(|m| text_of(m).contains("Buyer protection ends in 7 days"))
+        {
+            break found;
+        }
+        assert!(
+            clock.now()
+                < Utc
+                    .with_ymd_and_hms(2026, 12, 16, 0, 0, 0)
+                    .single()
+                    .expect("date")
+        );
+        clock.advance(Duration::hours(2));
+        engine.tick().await.expect("tick");
+    };
+    assert!(
+        text_of(&reminder).contains("you told me it did not arrive"),
+        "{reminder}"
+    );
 
     let _ = stop.send(());
     tokio::time::timeout(std::time::Duration::from_secs(10), serving)

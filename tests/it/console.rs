@@ -8,8 +8,17 @@ fn transcript(name: &str) -> String {
     transcript_with(name, &[])
 }
 
+/// The start of the issue-15 stories: the simulated carrier's journeys of numbers first
+/// asked about on 30 November 2026.
+const ISSUE_START: &str = "2026-11-30T06:00:00Z";
+
 /// Runs `tests/transcripts/<name>` on a fresh data directory and returns the output.
 fn transcript_with(name: &str, extra: &[(&str, &str)]) -> String {
+    transcript_from(name, "2026-10-01T08:00:00Z", extra)
+}
+
+/// Runs `tests/transcripts/<name>` from simulated time `start`.
+fn transcript_from(name: &str, start: &str, extra: &[(&str, &str)]) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -22,7 +31,7 @@ fn transcript_with(name: &str, extra: &[(&str, &str)]) -> String {
     command
         .args(["console", "--script"])
         .arg(&script)
-        .args(["--start", "2026-10-01T08:00:00Z"])
+        .args(["--start", start])
         .env("PARCELBOT__DATA_DIR", &data)
         .env_remove("PARCELBOT__DATABASE__URL")
         .env_remove("TELEGRAM_BOT_TOKEN")
@@ -236,10 +245,7 @@ fn verdicts_seller_messages_evidence_and_forgetting() {
     assert_says(
         &out,
         "/wait 9d",
-        &[
-            "No news for 7 days without a first scan",
-            "ask them to ship it now",
-        ],
+        &["Still no first scan after 7 days", "ask them to ship it now"],
     );
     assert_says(
         &out,
@@ -279,5 +285,84 @@ fn verdicts_seller_messages_evidence_and_forgetting() {
     assert!(
         out.trim_end()
             .ends_with("You do not follow any parcel yet. Send me a tracking number to start.")
+    );
+}
+
+/// Issue 15's stories, each compared whole with its snapshot (`<name>.out` beside the
+/// script; `UPDATE_EXPECT=1` rewrites them after a wanted change).
+#[track_caller]
+fn check_snapshot(name: &str, extra: &[(&str, &str)], expected: expect_test::ExpectFile) {
+    expected.assert_eq(&transcript_from(name, ISSUE_START, extra));
+}
+
+#[test]
+fn the_order_date_is_asked_once_and_judges_the_delivery() {
+    check_snapshot(
+        "order_date.txt",
+        &[],
+        expect_test::expect_file!["../transcripts/order_date.out"],
+    );
+}
+
+#[test]
+fn a_delivery_elsewhere_is_named_in_the_push_and_keeps_reminders() {
+    check_snapshot(
+        "suspicion.txt",
+        &[],
+        expect_test::expect_file!["../transcripts/suspicion.out"],
+    );
+}
+
+#[test]
+fn a_delivery_in_another_country_is_a_red_flag() {
+    check_snapshot(
+        "other_country.txt",
+        &[],
+        expect_test::expect_file!["../transcripts/other_country.out"],
+    );
+}
+
+#[test]
+fn protection_dates_are_calendar_days() {
+    check_snapshot(
+        "dates.txt",
+        &[],
+        expect_test::expect_file!["../transcripts/dates.out"],
+    );
+}
+
+#[test]
+fn people_s_words_are_understood() {
+    check_snapshot(
+        "words.txt",
+        &[],
+        expect_test::expect_file!["../transcripts/words.out"],
+    );
+}
+
+#[test]
+fn delivered_parcels_are_archived_and_push_buttons_answer_numbers() {
+    check_snapshot(
+        "archive.txt",
+        &[],
+        expect_test::expect_file!["../transcripts/archive.out"],
+    );
+}
+
+#[test]
+fn a_limit_is_said_once_per_message() {
+    check_snapshot(
+        "limits.txt",
+        &[("PARCELBOT__LIMITS__ACTIVE_PARCELS", "3")],
+        expect_test::expect_file!["../transcripts/limits.out"],
+    );
+}
+
+#[test]
+fn silence_is_judged_from_facts() {
+    check_snapshot(
+        "silence.txt",
+        &[],
+        expect_test::expect_file!["../transcripts/silence.out"],
     );
 }

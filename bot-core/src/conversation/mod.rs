@@ -20,18 +20,20 @@
 pub mod parse;
 pub mod render;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::{Clock, Saturating};
-use crate::engine::Engine;
-use crate::interpret::Destination;
+use crate::engine::notice::doubt_sentences;
+use crate::engine::{BuyerFacts, Engine};
+use crate::interpret::judge::{OrderFacts, delivery_doubts};
+use crate::interpret::{DeliveryReport, Destination};
 use crate::number::{Outcome, Recognition, TrackingNumber};
 use crate::reply::{Action, Block, Button, Reply, format_date, parse_time_zone};
 use crate::store::{
-    ChatId, ChatRef, ChatSettings, QueuedReply, Store, StoreError, SubscriptionView, UpdateRef,
+    ChatId, ChatRef, ChatSettings, ParcelId, QueuedReply, Store, StoreError, SubscriptionView, UpdateRef,
 };
 use parse::{MAX_INPUT_CHARS, Parsed};
 
@@ -139,9 +141,7 @@ pub struct ParcelChoice {
 /// The platform whose chats are people with shared channels beside them (`/notify`).
 const SHARED_CHANNEL_PLATFORM: &str = "discord";
 
-/// Where the simulated carrier's buyer lives, for the console demo: a number gets the
-/// home its simulated journey goes to, so that "delivered elsewhere" means something.
-pub type DemoHome = fn(&TrackingNumber) -> (&'static str, &'static str);
+pub use crate::engine::DemoHome;
 
 /// The conversation over an engine.
 pub struct Conversation<S, C> {
@@ -149,8 +149,44 @@ pub struct Conversation<S, C> {
     limits: ChatLimits,
     demo_home: Option<DemoHome>,
     recent_commands: Mutex<HashMap<ChatRef, VecDeque<DateTime<Utc>>>>,
-    forget_asked: Mutex<HashSet<ChatRef>>,
+    /// The last question asked each person in each chat, and when.
+    pending: Mutex<HashMap<Asked, (Pending, DateTime<Utc>)>>,
 }
+
+/// A question the bot asked a chat, so that a plain reply ("15 days", "yes", "2 weeks
+/// ago") answers it. Any other message forgets the question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// "Are you sure?" after /forget.
+    Forget,
+    /// "Until when?" for a parcel's buyer protection.
+    ProtectionDate(ParcelId),
+    /// "When did you order it?"
+    OrderDate(ParcelId),
+}
+
+/// Who was asked: the chat and the person in it.
+type Asked = (ChatRef, Option<String>);
+
+impl Pending {
+    /// How long the question may be answered by a plain reply.
+    fn lasts(self) -> Duration {
+        match self {
+            Pending::Forget => Duration::minutes(10),
+            Pending::ProtectionDate(_) | Pending::OrderDate(_) => Duration::days(1),
+        }
+    }
+}
+
+/// Open questions kept at most (in memory); past it, a new question is asked without
+/// remembering it (the buyer can still answer with the command).
+const MAX_PENDING_QUESTIONS: usize = 100_000;
+
+/// Numbers read from one message at most.
+pub const MAX_NUMBERS_PER_MESSAGE: usize = 10;
+
+/// Days a delivered parcel stays in `/list` after its delivery (then `/list all`).
+const ARCHIVE_AFTER_DAYS: i64 = 7;
 
 impl<S, C> std::fmt::Debug for Conversation<S, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -162,11 +198,23 @@ impl<S, C> std::fmt::Debug for Conversation<S, C> {
 
 /// The commands, for `/help` and the platforms' command menus: `(name, description)`.
 pub const COMMANDS: &[(&str, &str)] = &[
-    ("track", "Follow a parcel: /track <number> [label]"),
-    ("list", "Your parcels"),
+    (
+        "track",
+        "Follow a parcel: /track <number> [label] (up to 10 numbers per message)",
+    ),
+    (
+        "list",
+        "Your parcels (/list all: with those delivered over a week ago)",
+    ),
     ("status", "Where a parcel is: /status <number or label>"),
-    ("untrack", "Stop following a parcel"),
-    ("fake", "Is this number fake? /fake <number>"),
+    (
+        "ordered",
+        "When you ordered: /ordered <parcel> <date or N days ago>",
+    ),
+    ("rename", "Rename a parcel: /rename <parcel> <new label>"),
+    ("received", "You got the parcel: /received <parcel>"),
+    ("untrack", "Stop following parcels: /untrack <numbers or label>"),
+    ("fake", "Is this number fake? /fake <numbers>"),
     (
         "protect",
         "Buyer-protection deadline: /protect <parcel> <date or N days>",
@@ -187,7 +235,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             limits,
             demo_home: None,
             recent_commands: Mutex::default(),
-            forget_asked: Mutex::default(),
+            pending: Mutex::default(),
         }
     }
 
@@ -347,12 +395,23 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             store.set_reachable(&incoming.chat, true).await?;
             settings.reachable = true;
         }
+        // A question asked before is answered by this message, or forgotten. It is the
+        // person's (in a group another member's "yes" answers nothing), and it expires:
+        // a "yes" an hour later is not a confirmation.
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(incoming.chat.clone(), incoming.user.clone()))
+            .filter(|(question, asked)| *asked > now.minus(question.lasts()))
+            .map(|(question, _)| question);
         let context = Context {
             incoming,
             update,
             chat,
             settings,
             now,
+            pending,
         };
         match &incoming.input {
             Input::Button(data) => self.button(&context, data).await,
@@ -380,12 +439,6 @@ impl<S: Store, C: Clock> Conversation<S, C> {
     }
 
     async fn text(&self, context: &Context<'_>, text: &str) -> Result<Vec<Answer>, StoreError> {
-        if !matches!(parse::parse(text), Parsed::Command { ref name, .. } if name == "forget") {
-            self.forget_asked
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&context.incoming.chat);
-        }
         match parse::parse(text) {
             Parsed::Command { name, args } => match name.as_str() {
                 "start" => Ok(one(render::start())),
@@ -393,12 +446,15 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                     context.incoming.chat.platform() == SHARED_CHANNEL_PLATFORM,
                 ))),
                 "notify" => self.notify(context, &args).await,
-                "track" => self.track(context, &args).await,
-                "list" => self.list(context).await,
+                "track" => self.track(context, &args, true).await,
+                "list" => self.list(context, &args).await,
                 "status" => self.status(context, &args).await,
                 "untrack" | "stop" => self.untrack(context, &args).await,
                 "fake" => self.fake(context, &args).await,
                 "protect" => self.protect(context, &args).await,
+                "ordered" => self.ordered(context, &args).await,
+                "rename" => self.rename(context, &args).await,
+                "received" => self.received_command(context, &args).await,
                 "seller" => self.seller(context, &args).await,
                 "evidence" => self.evidence(context, &args).await,
                 "country" => self.country(context, &args).await,
@@ -416,18 +472,107 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                 )))),
             },
             Parsed::Text(text) => {
-                let found = parse::numbers_and_label(&text);
+                let (found, intent) = parse::read_message(&text);
                 if found.numbers.is_empty() {
+                    if let Some(answers) = self.answer_pending(context, &text).await? {
+                        return Ok(answers);
+                    }
                     return Ok(one(Reply::text(
                         "Send me a tracking number and I will follow the parcel for you. /help lists everything I can do.",
                     )));
                 }
-                if parse::asks_if_fake(&text) {
-                    return self.fake(context, &text).await;
+                match intent {
+                    parse::Intent::Fake => self.fake_all(context, &found).await,
+                    // "Where is RB…?": the status, following the number when it is new.
+                    parse::Intent::Where => self.track_found(context, &found, true).await,
+                    parse::Intent::Track => self.track_found(context, &found, false).await,
                 }
-                self.track(context, &text).await
             }
         }
+    }
+
+    /// A plain message answering the question the bot asked last; `None` when it does
+    /// not answer it (then it is read as any message).
+    async fn answer_pending(
+        &self,
+        context: &Context<'_>,
+        text: &str,
+    ) -> Result<Option<Vec<Answer>>, StoreError> {
+        let Some(pending) = context.pending else {
+            return Ok(None);
+        };
+        // "thanks" after "until when?" is not a date: it is read as any message.
+        if matches!(pending, Pending::ProtectionDate(_) | Pending::OrderDate(_)) && !looks_like_date(text) {
+            return Ok(None);
+        }
+        let zone = parse_time_zone(&context.settings.time_zone).unwrap_or(chrono_tz::UTC);
+        match pending {
+            Pending::Forget => {
+                let word = text.trim().trim_end_matches(['!', '.']).to_lowercase();
+                if YES_WORDS.contains(&word.as_str()) {
+                    return Ok(Some(self.forget(context).await?));
+                }
+                if NO_WORDS.contains(&word.as_str()) {
+                    return Ok(Some(one(Reply::text("Nothing was deleted."))));
+                }
+                Ok(None)
+            }
+            Pending::ProtectionDate(parcel) => {
+                let Some(view) = self.view_of(context, parcel).await? else {
+                    return Ok(None);
+                };
+                match parse::deadline(text, context.now, zone) {
+                    Ok(ends) => Ok(Some(self.set_protection(context, &view, ends).await?)),
+                    Err(message) => {
+                        self.ask(context, pending);
+                        Ok(Some(one(Reply::text(message))))
+                    }
+                }
+            }
+            Pending::OrderDate(parcel) => {
+                let Some(view) = self.view_of(context, parcel).await? else {
+                    return Ok(None);
+                };
+                match parse::order_date(text, context.now, zone) {
+                    Ok(date) => Ok(Some(self.set_ordered(context, &view, date).await?)),
+                    Err(message) => {
+                        self.ask(context, pending);
+                        Ok(Some(one(Reply::text(message))))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Remembers that the bot asked `question` (answered by the person's next message).
+    fn ask(&self, context: &Context<'_>, question: Pending) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.len() >= MAX_PENDING_QUESTIONS {
+            // Questions nobody answered: the expired ones go first.
+            let now = context.now;
+            pending.retain(|_, (question, asked)| *asked > now.minus(question.lasts()));
+        }
+        if pending.len() < MAX_PENDING_QUESTIONS {
+            pending.insert(
+                (context.incoming.chat.clone(), context.incoming.user.clone()),
+                (question, context.now),
+            );
+        }
+    }
+
+    /// The chat's subscription to `parcel`, if it still follows it.
+    async fn view_of(
+        &self,
+        context: &Context<'_>,
+        parcel: ParcelId,
+    ) -> Result<Option<SubscriptionView>, StoreError> {
+        Ok(self
+            .engine
+            .store()
+            .subscriptions(context.chat)
+            .await?
+            .into_iter()
+            .find(|v| v.parcel == parcel))
     }
 
     async fn button(&self, context: &Context<'_>, data: &str) -> Result<Vec<Answer>, StoreError> {
@@ -436,42 +581,61 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                 "That button is no longer valid. /list shows your parcels.",
             )));
         };
-        match action {
-            Action::Track(number) => self.track(context, &number).await,
-            Action::Fake(number) => self.fake(context, &number).await,
-            Action::ForgetConfirm => self.forget(context).await,
-            Action::ForgetCancel => {
-                self.forget_asked
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&context.incoming.chat);
-                Ok(one(Reply::text("Nothing was deleted.")))
+        let parcel = match action {
+            Action::Track(number) => return self.track(context, &number, true).await,
+            Action::Fake(number) => return self.fake(context, &number).await,
+            Action::ForgetConfirm => {
+                if context.pending != Some(Pending::Forget) {
+                    return Ok(one(Reply::text(
+                        "Send /forget first; then confirm with the button.",
+                    )));
+                }
+                return self.forget(context).await;
             }
+            Action::ForgetCancel => return Ok(one(Reply::text("Nothing was deleted."))),
             Action::Status(parcel)
             | Action::Stop(parcel)
             | Action::Protect(parcel)
             | Action::Seller(parcel)
-            | Action::Evidence(parcel) => {
-                let views = self.engine.store().subscriptions(context.chat).await?;
-                let Some(view) = views.into_iter().find(|v| v.parcel.0 == parcel) else {
-                    return Ok(one(Reply::text(
-                        "You do not follow that parcel any more. /list shows the ones you do.",
-                    )));
-                };
-                match action {
-                    Action::Status(_) => self.status_of(context, &view).await,
-                    Action::Stop(_) => self.stop(context, &view).await,
-                    Action::Protect(_) => Ok(vec![self.private(
-                        context,
-                        Reply::text(format!(
-                            "When does buyer protection end? Send /protect {} followed by the date from the order page (2026-12-24) or a number of days (15 days).",
-                            self.handle_of(context, &view)
-                        )),
-                    )]),
-                    Action::Seller(_) => self.seller_of(context, &view).await,
-                    _ => self.evidence_of(context, &view).await,
-                }
+            | Action::Evidence(parcel)
+            | Action::Received(parcel)
+            | Action::NotReceived(parcel)
+            | Action::Ordered(parcel, _) => parcel,
+        };
+        let Some(view) = self.view_of(context, ParcelId(parcel)).await? else {
+            return Ok(one(Reply::text(
+                "You do not follow that parcel any more. /list shows the ones you do.",
+            )));
+        };
+        match action {
+            Action::Status(_) => self.status_of(context, &view).await,
+            Action::Stop(_) => self.stop(context, &view).await,
+            Action::Protect(_) => {
+                self.ask(context, Pending::ProtectionDate(view.parcel));
+                Ok(vec![self.private(
+                    context,
+                    Reply::text(format!(
+                        "When does buyer protection end? Send the date from the order page (2026-12-24, 24.12, Dec 24) or a number of days (15 days). (/protect {} <date> works too.)",
+                        self.handle_of(context, &view)
+                    )),
+                )])
             }
+            Action::Seller(_) => self.seller_of(context, &view).await,
+            Action::Received(_) => self.received(context, &view, true).await,
+            Action::NotReceived(_) => self.received(context, &view, false).await,
+            Action::Ordered(_, Some(days)) => {
+                let zone = parse_time_zone(&context.settings.time_zone).unwrap_or(chrono_tz::UTC);
+                let today = crate::clock::local_date(context.now, &zone);
+                self.set_ordered(context, &view, today.minus(Duration::days(i64::from(days))))
+                    .await
+            }
+            Action::Ordered(_, None) => {
+                self.ask(context, Pending::OrderDate(view.parcel));
+                Ok(one(Reply::text(
+                    "When did you order it? Send the date (2026-11-20, 20.11, Nov 20) or how long ago (10 days ago).",
+                )))
+            }
+            _ => self.evidence_of(context, &view).await,
         }
     }
 
@@ -555,7 +719,12 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             .collect())
     }
 
-    async fn track(&self, context: &Context<'_>, args: &str) -> Result<Vec<Answer>, StoreError> {
+    async fn track(
+        &self,
+        context: &Context<'_>,
+        args: &str,
+        _command: bool,
+    ) -> Result<Vec<Answer>, StoreError> {
         let found = parse::numbers_and_label(args);
         if found.numbers.is_empty() {
             return Ok(one(Reply::text(if args.trim().is_empty() {
@@ -567,21 +736,117 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                 )
             })));
         }
+        self.track_found(context, &found, false).await
+    }
+
+    /// Follows the numbers of one message: every limit is said once, with the numbers
+    /// it skipped; one new number gets the question of its order date.
+    async fn track_found(
+        &self,
+        context: &Context<'_>,
+        found: &parse::NumbersAndLabel,
+        asked_where: bool,
+    ) -> Result<Vec<Answer>, StoreError> {
+        let masked = context.incoming.is_group;
         let label = if found.numbers.len() == 1 {
             found.label.clone()
         } else {
             None
         };
-        let mut answers = Vec::new();
-        for recognition in found.numbers.iter().take(10) {
-            answers.extend(self.track_one(context, recognition, label.as_deref()).await?);
+        if let Some(label) = &label {
+            if found.label_chars > parse::MAX_LABEL_CHARS {
+                return Ok(one(Reply::text(format!(
+                    "A label is at most {} characters; yours has {}. Nothing was changed: send the number with a shorter one.",
+                    parse::MAX_LABEL_CHARS,
+                    found.label_chars
+                ))));
+            }
+            let views = self.engine.store().subscriptions(context.chat).await?;
+            let number = found.numbers.first().and_then(|r| r.normalized.clone());
+            if let Some(other) = views.iter().find(|v| {
+                v.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(label))
+                    && !number.as_ref().is_some_and(|n| v.numbers.contains(n))
+            }) {
+                return Ok(one(Reply::text(format!(
+                    "You already have a parcel called \"{label}\": {}. Nothing was changed: give this one another label, or rename that one with /rename.",
+                    render::parcel_handle(other, masked)
+                ))));
+            }
         }
-        if found.numbers.len() > 10 {
-            answers.push(Answer::public(Reply::text(
-                "I took the first 10 numbers of that message; send the others in another one.",
-            )));
+        let mut answers = Vec::new();
+        let mut limited: Vec<(Limit, String)> = Vec::new();
+        let mut new_parcels = Vec::new();
+        for recognition in found.numbers.iter().take(MAX_NUMBERS_PER_MESSAGE) {
+            match self
+                .track_one(context, recognition, label.as_deref(), asked_where)
+                .await?
+            {
+                Tracked::Answers(more) => answers.extend(more),
+                Tracked::New(more, parcel) => {
+                    answers.extend(more);
+                    new_parcels.push(parcel);
+                }
+                Tracked::Limited(limit, shown) => limited.push((limit, shown)),
+            }
+        }
+        if let Some((limit, _)) = limited.first() {
+            let skipped: Vec<String> = limited.iter().map(|(_, shown)| shown.clone()).collect();
+            let them = if skipped.len() == 1 { "it" } else { "them" };
+            let list = render::join_words(&skipped);
+            answers.push(Answer::public(Reply::text(match limit {
+                Limit::Parcels(count) => format!(
+                    "You follow {count} parcels, the most I keep per chat, so I did not follow {list}. Stop following a delivered one with /untrack, then send {them} again."
+                ),
+                Limit::Daily(count) => format!(
+                    "You added {count} numbers in the last 24 hours, the most I take per day, so I did not follow {list}. Send {them} again tomorrow."
+                ),
+            })));
+        }
+        if found.numbers.len() > MAX_NUMBERS_PER_MESSAGE {
+            let skipped: Vec<String> = found
+                .numbers
+                .iter()
+                .skip(MAX_NUMBERS_PER_MESSAGE)
+                .filter_map(|r| r.normalized.as_deref())
+                .map(|n| render::show_number(n, masked))
+                .collect();
+            let shown: Vec<String> = skipped.iter().take(5).cloned().collect();
+            let more = skipped.len().saturating_sub(shown.len());
+            let list = if more > 0 {
+                format!("{} and {more} more", shown.join(", "))
+            } else {
+                render::join_words(&shown)
+            };
+            answers.push(Answer::public(Reply::text(format!(
+                "That message has {} numbers; I read at most {MAX_NUMBERS_PER_MESSAGE} per message, so I did not follow {list}. Send them in another message.",
+                found.numbers.len()
+            ))));
+        }
+        if let [parcel] = new_parcels.as_slice() {
+            // In the same message as the status: one answer per message on every platform.
+            let question = self.order_question(context, *parcel);
+            match answers.last_mut() {
+                Some(last) => {
+                    last.reply.blocks.extend(question.blocks);
+                    last.reply.buttons.extend(question.buttons);
+                }
+                None => answers.push(self.private(context, question)),
+            }
         }
         Ok(answers)
+    }
+
+    /// "When did you order it?", asked once, when a parcel is first followed.
+    fn order_question(&self, context: &Context<'_>, parcel: ParcelId) -> Reply {
+        self.ask(context, Pending::OrderDate(parcel));
+        Reply::text(
+            "When did you order it? With the date I can tell whether this tracking really is your parcel's (a delivery before your order is not).",
+        )
+        .with_buttons(order_buttons(parcel))
+        .with_buttons(vec![
+            Button::new("A month ago", Action::Ordered(parcel.0, Some(30))),
+            Button::new("Other date", Action::Ordered(parcel.0, None)),
+        ])
     }
 
     async fn track_one(
@@ -589,7 +854,8 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         context: &Context<'_>,
         recognition: &Recognition,
         label: Option<&str>,
-    ) -> Result<Vec<Answer>, StoreError> {
+        asked_where: bool,
+    ) -> Result<Tracked, StoreError> {
         let masked = context.incoming.is_group;
         let shown = recognition
             .normalized
@@ -598,9 +864,9 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             .unwrap_or_default();
         match recognition.outcome {
             Outcome::OrderNumber => {
-                return Ok(one(Reply::text(format!(
+                return Ok(Tracked::Answers(one(Reply::text(format!(
                     "{shown} is an AliExpress order number, not a tracking number. Open the order, tap \"Track order\" and copy the tracking number shown there."
-                ))));
+                )))));
             }
             Outcome::Invalid => {
                 let mut reply = Reply::text(format!(
@@ -626,7 +892,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                                 .collect(),
                         );
                 }
-                return Ok(one(reply));
+                return Ok(Tracked::Answers(one(reply)));
             }
             Outcome::Unknown(_) => {
                 let reply = Reply::text(recognition.note()).with_buttons(
@@ -641,14 +907,14 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                         })
                         .collect(),
                 );
-                return Ok(one(reply));
+                return Ok(Tracked::Answers(one(reply)));
             }
             Outcome::Recognised | Outcome::Uncertain | Outcome::Plausible => {}
         }
         let Ok(number) = TrackingNumber::try_from(recognition.clone()) else {
-            return Ok(one(Reply::text(format!(
+            return Ok(Tracked::Answers(one(Reply::text(format!(
                 "{shown} is not a tracking number I can follow."
-            ))));
+            )))));
         };
         let store = self.engine.store();
         let views = store.subscriptions(context.chat).await?;
@@ -665,17 +931,48 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         let parcel = match (existing, own) {
             (_, Some(view)) => view.parcel,
             (Some(view), None) => {
-                let mut answers = one(Reply::text(format!(
-                    "You already follow {}.",
-                    render::parcel_handle(view, masked)
-                )));
+                // "Where is it?" is answered by the status alone.
+                let mut answers = if asked_where {
+                    Vec::new()
+                } else {
+                    one(Reply::text(format!(
+                        "You already follow {}.",
+                        render::parcel_handle(view, masked)
+                    )))
+                };
                 answers.extend(self.status_of(context, view).await?);
-                return Ok(answers);
+                return Ok(Tracked::Answers(answers));
             }
-            (None, None) => match self.subscribe(context, &views, &number, label, &shown).await? {
-                Ok(parcel) => parcel,
-                Err(answers) => return Ok(answers),
-            },
+            (None, None) => {
+                if views.len() >= self.limits.active_parcels {
+                    return Ok(Tracked::Limited(Limit::Parcels(views.len()), shown));
+                }
+                let today = store
+                    .subscriptions_since(context.chat, context.now.minus(Duration::days(1)))
+                    .await?;
+                if today >= self.limits.new_numbers_per_day {
+                    return Ok(Tracked::Limited(Limit::Daily(today), shown));
+                }
+                match store
+                    .subscribe_for(
+                        context.chat,
+                        &number,
+                        label,
+                        context.incoming.user.as_deref(),
+                        context.update,
+                        context.now,
+                    )
+                    .await
+                {
+                    Ok(subscribed) => subscribed.parcel,
+                    Err(StoreError::AlreadySubscribed) => {
+                        return Ok(Tracked::Answers(one(Reply::text(format!(
+                            "You already follow {shown}."
+                        )))));
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
         };
         let views = store.subscriptions(context.chat).await?;
         let Some(view) = views.iter().find(|v| v.parcel == parcel) else {
@@ -706,59 +1003,44 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         if answered {
             answers.extend(self.status_of(context, view).await?);
         }
-        Ok(answers)
+        Ok(Tracked::New(answers, parcel))
     }
 
-    /// Subscribes the chat to `number` within the chat's limits, on behalf of the
-    /// update being handled; `Err` holds the answer to give instead.
-    async fn subscribe(
-        &self,
-        context: &Context<'_>,
-        views: &[SubscriptionView],
-        number: &TrackingNumber,
-        label: Option<&str>,
-        shown: &str,
-    ) -> Result<Result<crate::store::ParcelId, Vec<Answer>>, StoreError> {
-        let store = self.engine.store();
-        if views.len() >= self.limits.active_parcels {
-            return Ok(Err(one(Reply::text(format!(
-                "You follow {} parcels, the most I keep per chat. Stop following a delivered one with /untrack, then try again.",
-                views.len()
-            )))));
-        }
-        let today = store
-            .subscriptions_since(context.chat, context.now.minus(Duration::days(1)))
-            .await?;
-        if today >= self.limits.new_numbers_per_day {
-            return Ok(Err(one(Reply::text(format!(
-                "You added {today} numbers in the last 24 hours, the most I take per day. Try again tomorrow."
-            )))));
-        }
-        match store
-            .subscribe_for(
-                context.chat,
-                number,
-                label,
-                context.incoming.user.as_deref(),
-                context.update,
-                context.now,
-            )
-            .await
-        {
-            Ok(subscribed) => Ok(Ok(subscribed.parcel)),
-            Err(StoreError::AlreadySubscribed) => {
-                Ok(Err(one(Reply::text(format!("You already follow {shown}.")))))
-            }
-            Err(error) => Err(error),
-        }
-    }
-
-    async fn list(&self, context: &Context<'_>) -> Result<Vec<Answer>, StoreError> {
+    async fn list(&self, context: &Context<'_>, args: &str) -> Result<Vec<Answer>, StoreError> {
         let views = self.engine.store().subscriptions(context.chat).await?;
-        Ok(vec![self.private(
-            context,
-            render::list(&views, context.settings.time_zone.as_str(), false),
-        )])
+        let all = args.trim().eq_ignore_ascii_case("all");
+        if !all && !args.trim().is_empty() {
+            return Ok(one(Reply::text(
+                "/list shows your parcels; /list all adds those delivered more than a week ago.",
+            )));
+        }
+        let archive_before = context.now.minus(Duration::days(ARCHIVE_AFTER_DAYS));
+        let (shown, archived): (Vec<SubscriptionView>, Vec<SubscriptionView>) =
+            views.into_iter().partition(|view| {
+                // A delivery the buyer may still dispute stays in sight.
+                let disputable = view.received != Some(true)
+                    && view.protection_ends.is_some_and(|ends| ends > context.now);
+                all || disputable
+                    || !(view.stage == Some(crate::interpret::Stage::Delivered)
+                        && view.last_event_at.is_some_and(|at| at < archive_before))
+            });
+        if shown.is_empty() && !archived.is_empty() {
+            return Ok(one(Reply::text(format!(
+                "Every parcel you follow was delivered more than a week ago: /list all shows {}.",
+                if archived.len() == 1 { "it" } else { "them" }
+            ))));
+        }
+        let mut reply = render::list(&shown, context.settings.time_zone.as_str(), false, context.now);
+        if !archived.is_empty() {
+            let count = archived.len();
+            reply = reply.with(Block::Text(format!(
+                "{count} {} delivered more than a week ago {} not shown: /list all shows {}.",
+                if count == 1 { "parcel" } else { "parcels" },
+                if count == 1 { "is" } else { "are" },
+                if count == 1 { "it" } else { "them" }
+            )));
+        }
+        Ok(vec![self.private(context, reply)])
     }
 
     /// Finds the chat's parcel named by `args` (a number or a label); with no argument
@@ -804,8 +1086,23 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         view: &SubscriptionView,
     ) -> Result<Vec<Answer>, StoreError> {
         let (assessment, events) = self.assess(context, view).await?;
+        let origin = view.numbers.first().map(String::as_str).unwrap_or_default();
+        let zone = context.settings.time_zone.clone();
+        let facts = self.doubt_facts(
+            context,
+            view,
+            &DeliveryReport::of(events.iter().cloned(), origin),
+            &move |at| format_date(at, &zone),
+        );
         // The details go privately, so they may show the whole number.
-        let reply = render::status(view, &assessment, &events, &context.settings.time_zone, false);
+        let reply = render::status(
+            view,
+            &assessment,
+            &events,
+            &context.settings.time_zone,
+            false,
+            &facts,
+        );
         Ok(vec![self.private(context, reply)])
     }
 
@@ -814,6 +1111,26 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             return Ok(one(Reply::text(
                 "Which parcel? Send /untrack followed by its number or label.",
             )));
+        }
+        let found = parse::numbers_and_label(args);
+        if found.numbers.len() > 1 {
+            let views = self.engine.store().subscriptions(context.chat).await?;
+            let mut answers = Vec::new();
+            let mut unknown = Vec::new();
+            for recognition in found.numbers.iter().take(MAX_NUMBERS_PER_MESSAGE) {
+                let number = recognition.normalized.clone().unwrap_or_default();
+                match views.iter().find(|v| v.numbers.contains(&number)) {
+                    Some(view) => answers.extend(self.stop(context, view).await?),
+                    None => unknown.push(render::show_number(&number, context.incoming.is_group)),
+                }
+            }
+            if !unknown.is_empty() {
+                answers.push(Answer::public(Reply::text(format!(
+                    "You do not follow {}. /list shows the parcels you do.",
+                    render::join_words(&unknown)
+                ))));
+            }
+            return Ok(answers);
         }
         match self.find(context, args, "untrack").await? {
             Ok(view) => self.stop(context, &view).await,
@@ -833,77 +1150,216 @@ impl<S: Store, C: Clock> Conversation<S, C> {
 
     async fn fake(&self, context: &Context<'_>, args: &str) -> Result<Vec<Answer>, StoreError> {
         let found = parse::numbers_and_label(args);
-        let Some(recognition) = found.numbers.first() else {
+        if found.numbers.is_empty() {
             return Ok(one(Reply::text(
                 "Which number? Send /fake followed by the tracking number, e.g. /fake RB123456785CN",
             )));
-        };
+        }
+        self.fake_all(context, &found).await
+    }
+
+    /// `/fake` for every number of a message (at most [`MAX_NUMBERS_PER_MESSAGE`]).
+    async fn fake_all(
+        &self,
+        context: &Context<'_>,
+        found: &parse::NumbersAndLabel,
+    ) -> Result<Vec<Answer>, StoreError> {
+        let mut answers = Vec::new();
+        for recognition in found.numbers.iter().take(MAX_NUMBERS_PER_MESSAGE) {
+            answers.extend(self.fake_one(context, recognition).await?);
+        }
+        if found.numbers.len() > MAX_NUMBERS_PER_MESSAGE {
+            answers.push(Answer::public(Reply::text(format!(
+                "I checked the first {MAX_NUMBERS_PER_MESSAGE} of the {} numbers; send the others in another message.",
+                found.numbers.len()
+            ))));
+        }
+        Ok(answers)
+    }
+
+    async fn fake_one(
+        &self,
+        context: &Context<'_>,
+        recognition: &Recognition,
+    ) -> Result<Vec<Answer>, StoreError> {
         let masked = context.incoming.is_group;
         let Ok(number) = TrackingNumber::try_from(recognition.clone()) else {
             return Ok(one(render::fake_by_shape(recognition, masked)));
         };
         let views = self.engine.store().subscriptions(context.chat).await?;
+        let zone = context.settings.time_zone.clone();
+        let format = move |at: DateTime<Utc>| format_date(at, &zone);
         if let Some(view) = views
             .iter()
             .find(|v| v.numbers.iter().any(|n| n == number.as_str()))
         {
-            let (assessment, _) = self.assess(context, view).await?;
-            return Ok(vec![self.private(
-                context,
-                render::fake_verdict(number.as_str(), &assessment, false, true),
-            )]);
+            let (assessment, events) = self.assess(context, view).await?;
+            let origin = view.numbers.first().map(String::as_str).unwrap_or_default();
+            let facts = self.doubt_facts(context, view, &DeliveryReport::of(events, origin), &format);
+            let mut reply = render::fake_verdict(number.as_str(), &assessment, false, true, &facts);
+            if view.ordered_at.is_none() && assessment.next_step == "next.tell_order_date" {
+                reply = reply.with_buttons(order_buttons(view.parcel)).with_buttons(vec![
+                    Button::new("A month ago", Action::Ordered(view.parcel.0, Some(30))),
+                    Button::new("Other date", Action::Ordered(view.parcel.0, None)),
+                ]);
+            }
+            return Ok(vec![self.private(context, reply)]);
         }
-        // Not followed: ask the providers once, without subscribing.
+        // Not followed: ask the providers once, without subscribing. The buyer asks
+        // about it now.
         let destination = self.destination(context, &number);
-        match crate::track::track_once(self.engine.providers(), &number, destination, context.now).await {
-            Ok(report) => Ok(vec![self.private(
-                context,
-                render::fake_verdict(number.as_str(), &report.assessment, false, false),
-            )]),
+        let order = OrderFacts {
+            country: destination.as_ref().and_then(|d| d.country.clone()),
+            city: destination.as_ref().and_then(|d| d.city.clone()),
+            asked_at: Some(context.now),
+            ..OrderFacts::default()
+        };
+        match crate::track::track_once_for(
+            self.engine.providers(),
+            &number,
+            destination,
+            Some(context.now),
+            context.now,
+        )
+        .await
+        {
+            Ok(report) => {
+                let doubts = delivery_doubts(&report.delivery.as_facts(), &order);
+                let facts = doubt_sentences(&doubts, &report.delivery, &order, &format);
+                Ok(vec![self.private(
+                    context,
+                    render::fake_verdict(number.as_str(), &report.assessment, false, false, &facts),
+                )])
+            }
             Err(error) => Ok(one(Reply::text(format!(
                 "The number's format is fine, but I could not ask the carriers: {error}. Try again in a few minutes."
             )))),
         }
     }
 
+    /// The sentences naming why a followed parcel's delivery may not be the buyer's.
+    fn doubt_facts(
+        &self,
+        context: &Context<'_>,
+        view: &SubscriptionView,
+        report: &DeliveryReport,
+        format: &dyn Fn(DateTime<Utc>) -> String,
+    ) -> Vec<String> {
+        let order = self.order_facts(context, view);
+        doubt_sentences(
+            &delivery_doubts(&report.as_facts(), &order),
+            report,
+            &order,
+            format,
+        )
+    }
+
+    /// What the chat told about the order of the parcel it follows as `view`.
+    fn order_facts(&self, context: &Context<'_>, view: &SubscriptionView) -> OrderFacts {
+        let destination = view
+            .numbers
+            .first()
+            .and_then(|n| TrackingNumber::parse(n).ok())
+            .and_then(|n| self.destination(context, &n));
+        OrderFacts {
+            ordered_at: view.ordered_at,
+            shipped_at: None,
+            country: destination.as_ref().and_then(|d| d.country.clone()),
+            city: destination.as_ref().and_then(|d| d.city.clone()),
+            protection_ends: view.protection_ends,
+            asked_at: Some(view.created_at),
+        }
+    }
+
     async fn protect(&self, context: &Context<'_>, args: &str) -> Result<Vec<Answer>, StoreError> {
-        let views = self.engine.store().subscriptions(context.chat).await?;
-        let args = args.trim();
-        if args.is_empty() {
+        if args.trim().is_empty() {
             return Ok(one(Reply::text(
                 "Send /protect <number or label> <date or N days>, e.g. /protect headphones 2026-12-24 or /protect RB123456785CN 15 days. The date is on the order page (\"buyer protection\").",
             )));
         }
-        // The parcel is the longest leading part that names one; the rest is the date.
-        let words: Vec<&str> = args.split_whitespace().collect();
-        let mut chosen: Option<(SubscriptionView, String)> = None;
-        for split in (1..=words.len()).rev() {
-            let name = words[..split].join(" ");
-            if let Some(view) = views.iter().find(|v| names(v, &name)) {
-                chosen = Some((view.clone(), words[split..].join(" ")));
-                break;
-            }
-        }
-        let (view, when) = match chosen {
-            Some(found) => found,
-            None if views.len() == 1 => (views[0].clone(), args.to_owned()),
-            None => {
-                return Ok(one(Reply::text(
-                    "Which parcel? Start with its number or label, then the date: /protect headphones 2026-12-24. /list shows your parcels.",
-                )));
-            }
+        let (view, when, guessed) = match self
+            .parcel_and_rest(context, args, "/protect headphones 2026-12-24")
+            .await?
+        {
+            Ok(found) => found,
+            Err(answers) => return Ok(answers),
         };
         if when.trim().is_empty() {
+            self.ask(context, Pending::ProtectionDate(view.parcel));
             return Ok(one(Reply::text(format!(
-                "Until when? Send /protect {} followed by a date (2026-12-24) or a number of days (15 days).",
-                self.handle_of(context, &view)
+                "Until when does buyer protection for {} last? Send the date (2026-12-24, 24.12, Dec 24) or a number of days (15 days).",
+                render::parcel_handle(&view, context.incoming.is_group)
             ))));
         }
         let zone = parse_time_zone(&context.settings.time_zone).unwrap_or(chrono_tz::UTC);
-        let ends = match parse::deadline(&when, context.now, zone) {
-            Ok(ends) => ends,
-            Err(message) => return Ok(one(Reply::text(message))),
-        };
+        match parse::deadline(&when, context.now, zone) {
+            Ok(ends) => self.set_protection(context, &view, ends).await,
+            Err(_) if guessed && starts_with_word(&when) => Ok(no_such_parcel(&when, "protect")),
+            Err(message) => Ok(one(Reply::text(message))),
+        }
+    }
+
+    /// The parcel a command's arguments start with (its number or label, the longest
+    /// leading part that names one; with one parcel, that one) and the rest.
+    async fn parcel_and_rest(
+        &self,
+        context: &Context<'_>,
+        args: &str,
+        example: &str,
+    ) -> Result<Result<(SubscriptionView, String, bool), Vec<Answer>>, StoreError> {
+        let views = self.engine.store().subscriptions(context.chat).await?;
+        let args = args.trim();
+        let words: Vec<&str> = args.split_whitespace().collect();
+        for split in (1..=words.len()).rev() {
+            let name = words[..split].join(" ");
+            if let Some(view) = views.iter().find(|v| names(v, &name)) {
+                return Ok(Ok((view.clone(), words[split..].join(" "), false)));
+            }
+        }
+        // A number typed with spaces ("RB 1047 2904 4CN 2026-12-24").
+        if let Some(found) = crate::number::recognise_in(args)
+            .into_iter()
+            .find(|f| f.span.start == 0 && f.recognition.normalized.is_some())
+            && let Some(view) = views.iter().find(|v| {
+                found
+                    .recognition
+                    .normalized
+                    .as_ref()
+                    .is_some_and(|n| v.numbers.contains(n))
+            })
+        {
+            return Ok(Ok((
+                view.clone(),
+                args.get(found.span.end..).unwrap_or_default().trim().to_owned(),
+                false,
+            )));
+        }
+        match views.as_slice() {
+            // The chat's only parcel, when the arguments name none: `guessed`.
+            [only] => Ok(Ok((only.clone(), args.to_owned(), true))),
+            [] => Ok(Err(one(Reply::text(
+                "You do not follow any parcel yet. Send me a tracking number to start.",
+            )))),
+            _ if starts_with_word(args) => {
+                let command = example
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches('/');
+                Ok(Err(no_such_parcel(args, command)))
+            }
+            _ => Ok(Err(one(Reply::text(format!(
+                "Which parcel? Start with its number or label: {example}. /list shows your parcels."
+            ))))),
+        }
+    }
+
+    async fn set_protection(
+        &self,
+        context: &Context<'_>,
+        view: &SubscriptionView,
+        ends: DateTime<Utc>,
+    ) -> Result<Vec<Answer>, StoreError> {
         match self
             .engine
             .store()
@@ -923,12 +1379,247 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             .iter()
             .map(i64::to_string)
             .collect();
-        Ok(one(Reply::text(format!(
-            "Buyer protection for {} ends {}. I will remind you {} days before, unless it is delivered.",
+        let handle = render::parcel_handle(view, context.incoming.is_group);
+        let date = format_date(ends, &context.settings.time_zone);
+        let days = render::join_words(&days);
+        let delivered = view.stage == Some(crate::interpret::Stage::Delivered);
+        if !delivered {
+            return Ok(one(Reply::text(format!(
+                "Buyer protection for {handle} ends {date}. I will remind you {days} days before, unless you tell me it arrived or it is delivered as expected."
+            ))));
+        }
+        if view.received == Some(true) {
+            return Ok(one(Reply::text(format!(
+                "Buyer protection for {handle} ends {date}. You told me you got the parcel, so I will not remind you."
+            ))));
+        }
+        let (_, events) = self.assess(context, view).await?;
+        let origin = view.numbers.first().map(String::as_str).unwrap_or_default();
+        let zone = context.settings.time_zone.clone();
+        let facts = self.doubt_facts(context, view, &DeliveryReport::of(events, origin), &move |at| {
+            format_date(at, &zone)
+        });
+        let text = if view.received == Some(false) || !facts.is_empty() {
+            format!(
+                "Buyer protection for {handle} ends {date}. The tracking says it was delivered, but {}, so I will remind you {days} days before: open a dispute before then.",
+                if view.received == Some(false) {
+                    "you told me it did not arrive"
+                } else {
+                    "the delivery does not match your order"
+                }
+            )
+        } else {
+            format!(
+                "Buyer protection for {handle} ends {date}. The tracking says it was delivered: if it did not reach you, tap \"I did not receive it\" and I will remind you {days} days before."
+            )
+        };
+        Ok(one(Reply::text(text).with_buttons(vec![
+            Button::new("I got it", Action::Received(view.parcel.0)),
+            Button::new("I did not receive it", Action::NotReceived(view.parcel.0)),
+        ])))
+    }
+
+    /// `/ordered <parcel> <date | N days ago>`.
+    async fn ordered(&self, context: &Context<'_>, args: &str) -> Result<Vec<Answer>, StoreError> {
+        if args.trim().is_empty() {
+            return Ok(one(Reply::text(
+                "Send /ordered <number or label> <date>, e.g. /ordered headphones 2026-11-20 or /ordered RB123456785CN 10 days ago. The date is on the order page.",
+            )));
+        }
+        let (view, when, guessed) = match self
+            .parcel_and_rest(context, args, "/ordered headphones 2026-11-20")
+            .await?
+        {
+            Ok(found) => found,
+            Err(answers) => return Ok(answers),
+        };
+        if when.trim().is_empty() {
+            return Ok(one(self.order_question(context, view.parcel)));
+        }
+        let zone = parse_time_zone(&context.settings.time_zone).unwrap_or(chrono_tz::UTC);
+        match parse::order_date(&when, context.now, zone) {
+            Ok(date) => self.set_ordered(context, &view, date).await,
+            Err(_) if guessed && starts_with_word(&when) => Ok(no_such_parcel(&when, "ordered")),
+            Err(message) => Ok(one(Reply::text(message))),
+        }
+    }
+
+    async fn set_ordered(
+        &self,
+        context: &Context<'_>,
+        view: &SubscriptionView,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<Answer>, StoreError> {
+        let zone = parse_time_zone(&context.settings.time_zone).unwrap_or(chrono_tz::UTC);
+        let ordered_at = parse::start_of_day(date, zone);
+        match self
+            .engine
+            .store()
+            .set_ordered(context.chat, view.parcel, Some(ordered_at))
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => {
+                return Ok(one(Reply::text("You do not follow that parcel any more.")));
+            }
+            Err(error) => return Err(error),
+        }
+        let mut view = view.clone();
+        view.ordered_at = Some(ordered_at);
+        let (assessment, events) = self.assess(context, &view).await?;
+        let origin = view.numbers.first().map(String::as_str).unwrap_or_default();
+        let zone_name = context.settings.time_zone.clone();
+        let facts = self.doubt_facts(context, &view, &DeliveryReport::of(events, origin), &move |at| {
+            format_date(at, &zone_name)
+        });
+        let mut reply = Reply::text(format!(
+            "Noted: you ordered {} on {}.",
             render::parcel_handle(&view, context.incoming.is_group),
-            format_date(ends, &context.settings.time_zone),
-            render::join_words(&days)
+            render::format_day(date)
+        ));
+        if facts.is_empty() {
+            if assessment.stage == Some(crate::interpret::Stage::Delivered) {
+                reply = reply.with(Block::Text("The delivery matches your order's date.".to_owned()));
+            }
+        } else {
+            for fact in facts {
+                reply = reply.with(Block::Text(format!("⚠️ {fact}")));
+            }
+            reply = reply
+                .with(Block::Text(crate::messages::render(
+                    crate::messages::Language::English,
+                    "next.keep_evidence",
+                    &[],
+                )))
+                .with_buttons(vec![
+                    Button::new("Message for the seller", Action::Seller(view.parcel.0)),
+                    Button::new("Dispute evidence", Action::Evidence(view.parcel.0)),
+                ]);
+        }
+        Ok(vec![self.private(context, reply)])
+    }
+
+    /// `/rename <parcel> <new label>`.
+    async fn rename(&self, context: &Context<'_>, args: &str) -> Result<Vec<Answer>, StoreError> {
+        if args.trim().is_empty() {
+            return Ok(one(Reply::text(
+                "Send /rename <number or label> <new label>, e.g. /rename RB123456785CN headphones.",
+            )));
+        }
+        let (view, rest) = match self
+            .parcel_and_rest(context, args, "/rename RB123456785CN headphones")
+            .await?
+        {
+            Ok((view, rest, false)) => (view, rest),
+            Ok((_, rest, true)) => return Ok(no_such_parcel(&rest, "rename")),
+            Err(answers) => return Ok(answers),
+        };
+        let chars = rest
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .count();
+        if chars > parse::MAX_LABEL_CHARS {
+            return Ok(one(Reply::text(format!(
+                "A label is at most {} characters; yours has {chars}. Nothing was changed.",
+                parse::MAX_LABEL_CHARS
+            ))));
+        }
+        let Some(label) = parse::clean_label(&rest) else {
+            return Ok(one(Reply::text(format!(
+                "What should {} be called? Send /rename {} <new label>.",
+                render::parcel_handle(&view, context.incoming.is_group),
+                self.handle_of(context, &view)
+            ))));
+        };
+        if !parse::numbers_and_label(&label).numbers.is_empty() {
+            return Ok(one(Reply::text(
+                "A label cannot be a tracking number; choose a name such as \"headphones\". Nothing was changed.",
+            )));
+        }
+        let views = self.engine.store().subscriptions(context.chat).await?;
+        if let Some(other) = views.iter().find(|v| {
+            v.parcel != view.parcel && v.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(&label))
+        }) {
+            return Ok(one(Reply::text(format!(
+                "You already have a parcel called \"{label}\": {}. Nothing was changed: choose another label.",
+                render::parcel_handle(other, context.incoming.is_group)
+            ))));
+        }
+        match self
+            .engine
+            .store()
+            .set_label(context.chat, view.parcel, Some(&label))
+            .await
+        {
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(error) => return Err(error),
+        }
+        let mut renamed = view.clone();
+        renamed.label = Some(label);
+        Ok(one(Reply::text(format!(
+            "Renamed: {} is now {}.",
+            render::parcel_handle(&view, context.incoming.is_group),
+            render::parcel_handle(&renamed, context.incoming.is_group)
         ))))
+    }
+
+    /// `/received <parcel>`.
+    async fn received_command(&self, context: &Context<'_>, args: &str) -> Result<Vec<Answer>, StoreError> {
+        match self.find(context, args, "received").await? {
+            Ok(view) => self.received(context, &view, true).await,
+            Err(answers) => Ok(answers),
+        }
+    }
+
+    /// What the buyer said of the delivery: reminders stop after "I got it" and go on
+    /// after "I did not receive it".
+    async fn received(
+        &self,
+        context: &Context<'_>,
+        view: &SubscriptionView,
+        got_it: bool,
+    ) -> Result<Vec<Answer>, StoreError> {
+        match self
+            .engine
+            .store()
+            .set_received(context.chat, view.parcel, Some(got_it))
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => {
+                return Ok(one(Reply::text("You do not follow that parcel any more.")));
+            }
+            Err(error) => return Err(error),
+        }
+        let handle = render::parcel_handle(view, context.incoming.is_group);
+        if got_it {
+            return Ok(one(Reply::text(format!(
+                "Glad {handle} arrived. I will not send buyer-protection reminders for it; /untrack stops following it."
+            ))));
+        }
+        let deadline = match view.protection_ends {
+            Some(ends) if ends > context.now => format!(
+                "Buyer protection ends {}: I will remind you before then.",
+                format_date(ends, &context.settings.time_zone)
+            ),
+            Some(_) => "Buyer protection has ended; ask the seller anyway, and AliExpress support if they do not help.".to_owned(),
+            None => format!(
+                "Tell me when buyer protection ends (/protect {} <date>) and I will remind you before then.",
+                self.handle_of(context, view)
+            ),
+        };
+        Ok(vec![self.private(
+            context,
+            Reply::text(format!(
+                "Noted: {handle} did not reach you, although the tracking says delivered. Check your mailbox, locker and neighbours; if it is not there, write to the seller and open a dispute with the tracking as evidence. {deadline}"
+            ))
+            .with_buttons(vec![
+                Button::new("Message for the seller", Action::Seller(view.parcel.0)),
+                Button::new("Dispute evidence", Action::Evidence(view.parcel.0)),
+            ]),
+        )])
     }
 
     async fn seller(&self, context: &Context<'_>, args: &str) -> Result<Vec<Answer>, StoreError> {
@@ -1014,10 +1705,26 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                 render::shorten(args, 40)
             ))));
         };
-        self.engine
-            .store()
-            .set_time_zone(context.chat, zone.name())
-            .await?;
+        let store = self.engine.store();
+        store.set_time_zone(context.chat, zone.name()).await?;
+        // Dates the buyer gave are calendar days: the same days in the new zone.
+        let old_zone = parse_time_zone(&context.settings.time_zone).unwrap_or(chrono_tz::UTC);
+        for view in store.subscriptions(context.chat).await? {
+            if let Some(ends) = view.protection_ends
+                && let Ok(moved) = parse::end_of_day(crate::clock::local_date(ends, &old_zone), zone)
+                && moved != ends
+            {
+                store
+                    .set_protection(context.chat, view.parcel, Some(moved))
+                    .await?;
+            }
+            if let Some(ordered) = view.ordered_at {
+                let moved = parse::start_of_day(crate::clock::local_date(ordered, &old_zone), zone);
+                if moved != ordered {
+                    store.set_ordered(context.chat, view.parcel, Some(moved)).await?;
+                }
+            }
+        }
         Ok(one(Reply::text(format!(
             "Your time zone is now {}. It is {} there.",
             zone.name(),
@@ -1026,10 +1733,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
     }
 
     fn ask_forget(&self, context: &Context<'_>) -> Vec<Answer> {
-        self.forget_asked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(context.incoming.chat.clone());
+        self.ask(context, Pending::Forget);
         one(Reply::text(
             "This deletes every parcel, setting and queued message of this chat. It cannot be undone. Are you sure?",
         )
@@ -1040,16 +1744,6 @@ impl<S: Store, C: Clock> Conversation<S, C> {
     }
 
     async fn forget(&self, context: &Context<'_>) -> Result<Vec<Answer>, StoreError> {
-        let asked = self
-            .forget_asked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&context.incoming.chat);
-        if !asked {
-            return Ok(one(Reply::text(
-                "Send /forget first; then confirm with the button.",
-            )));
-        }
         self.engine.store().forget_chat(context.chat).await?;
         Ok(one(Reply::text(
             "Done: I deleted everything about this chat. Send a tracking number whenever you want to start again.",
@@ -1066,11 +1760,13 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             .first()
             .and_then(|n| TrackingNumber::parse(n).ok())
             .and_then(|n| self.destination(context, &n));
-        match self
-            .engine
-            .assess_parcel(view.parcel, view.protection_ends, destination)
-            .await
-        {
+        let facts = BuyerFacts {
+            protection_ends: view.protection_ends,
+            ordered_at: view.ordered_at,
+            asked_at: Some(view.created_at),
+            destination,
+        };
+        match self.engine.assess_for(view.parcel, &facts).await {
             Ok(found) => Ok(found),
             Err(crate::engine::EngineError::Store(error)) => Err(error),
         }
@@ -1110,6 +1806,51 @@ impl<S: Store, C: Clock> Conversation<S, C> {
     }
 }
 
+/// What following one number came to.
+enum Tracked {
+    /// The answers (a refusal, or an already followed parcel's status).
+    Answers(Vec<Answer>),
+    /// Newly followed: the answers and the parcel.
+    New(Vec<Answer>, ParcelId),
+    /// Not followed because of a limit; the number as shown.
+    Limited(Limit, String),
+}
+
+/// A per-chat limit that stopped a number.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    /// Parcels followed at once (how many).
+    Parcels(usize),
+    /// New numbers per day (how many were added).
+    Daily(i64),
+}
+
+/// Words that say yes to "are you sure?".
+const YES_WORDS: &[&str] = &[
+    "yes",
+    "y",
+    "yes please",
+    "yep",
+    "yeah",
+    "sure",
+    "ok",
+    "okay",
+    "si",
+    "sí",
+    "oui",
+    "ja",
+    "sim",
+    "tak",
+    "да",
+    "evet",
+    "yes, forget everything",
+];
+
+/// Words that say no.
+const NO_WORDS: &[&str] = &[
+    "no", "n", "nope", "non", "nein", "nee", "não", "nie", "нет", "hayır", "cancel",
+];
+
 /// What every command handler needs.
 struct Context<'a> {
     incoming: &'a Incoming,
@@ -1118,6 +1859,8 @@ struct Context<'a> {
     chat: ChatId,
     settings: ChatSettings,
     now: DateTime<Utc>,
+    /// The question the bot asked this chat last, if this message may answer it.
+    pending: Option<Pending>,
 }
 
 /// Whether `name` (a number as typed, or a label in any case) names the parcel.
@@ -1132,6 +1875,51 @@ fn names(view: &SubscriptionView, name: &str) -> bool {
             .label
             .as_deref()
             .is_some_and(|l| l.eq_ignore_ascii_case(name.trim()))
+}
+
+/// Whether a reply may be a date or a duration: it has a digit or a date word.
+fn looks_like_date(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    lower.chars().any(|c| c.is_ascii_digit())
+        || ["today", "yesterday", "tomorrow", "week", "month"]
+            .iter()
+            .chain(MONTH_WORDS)
+            .any(|word| lower.contains(word))
+}
+
+/// Whether `text` starts with a word that is no date ("headphones 2026-12-24").
+fn starts_with_word(text: &str) -> bool {
+    text.split_whitespace().next().is_some_and(|word| {
+        word.chars().all(char::is_alphabetic)
+            && !["in", "today", "tomorrow", "yesterday", "a"].contains(&word.to_lowercase().as_str())
+            && word.len() > 3
+            && !MONTH_WORDS
+                .iter()
+                .any(|month| word.to_lowercase().starts_with(month))
+    })
+}
+
+/// Month names as dates begin with them (`Dec 24`).
+const MONTH_WORDS: &[&str] = &[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+/// "You do not follow a parcel called …", for a command whose first word names none.
+fn no_such_parcel(args: &str, command: &str) -> Vec<Answer> {
+    let name = args.split_whitespace().next().unwrap_or_default();
+    one(Reply::text(format!(
+        "You do not follow a parcel called \"{}\", so nothing was changed. Start /{command} with the number or label of one; /list shows them.",
+        render::shorten(name, 40)
+    )))
+}
+
+/// The first row of answers to "when did you order it?".
+fn order_buttons(parcel: ParcelId) -> Vec<Button> {
+    vec![
+        Button::new("Today", Action::Ordered(parcel.0, Some(0))),
+        Button::new("1 week ago", Action::Ordered(parcel.0, Some(7))),
+        Button::new("2 weeks ago", Action::Ordered(parcel.0, Some(14))),
+    ]
 }
 
 fn one(reply: Reply) -> Vec<Answer> {

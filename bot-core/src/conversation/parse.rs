@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use crate::clock::{Saturating, local_date};
 
-use crate::number::{Outcome, Recognition, UnknownReason, recognise};
+use crate::number::{Outcome, Recognition, UnknownReason, recognise_in};
 
 /// Longest message the bot reads; longer ones are refused whole.
 pub const MAX_INPUT_CHARS: usize = 4096;
@@ -49,6 +49,11 @@ pub struct NumbersAndLabel {
     pub numbers: Vec<Recognition>,
     /// The remaining words, cleaned, when any.
     pub label: Option<String>,
+    /// How many characters the remaining words had before cleaning (a label longer
+    /// than [`MAX_LABEL_CHARS`] is refused, not cut).
+    pub label_chars: usize,
+    /// Whether words came before the first number ("where is RB…").
+    pub words_before: bool,
 }
 
 /// Whether a recognition is something number-like (as opposed to a word of a label).
@@ -63,30 +68,150 @@ fn is_number_like(recognition: &Recognition) -> bool {
     }
 }
 
-/// Separates numbers from the label in `text`: every whitespace-separated token that
-/// looks like a number is one; the other words are the label.
+/// Separates numbers from the label in `text`: numbers are read as the `number`
+/// command reads them (spaces, dashes and line breaks inside a number allowed); the
+/// other words are the label.
 pub fn numbers_and_label(text: &str) -> NumbersAndLabel {
     let mut found = NumbersAndLabel::default();
-    let mut words: Vec<&str> = Vec::new();
-    for token in text.split_whitespace() {
-        let recognitions: Vec<Recognition> = recognise(token).into_iter().filter(is_number_like).collect();
-        if recognitions.is_empty() {
-            words.push(token);
+    let mut rest = String::with_capacity(text.len());
+    let mut from = 0;
+    for number in recognise_in(text)
+        .into_iter()
+        .filter(|f| is_number_like(&f.recognition))
+    {
+        if number.span.start < from || number.span.end > text.len() {
             continue;
         }
-        for recognition in recognitions {
-            let duplicate = found
-                .numbers
-                .iter()
-                .any(|known| known.normalized == recognition.normalized);
-            if !duplicate {
-                found.numbers.push(recognition);
-            }
+        rest.push_str(text.get(from..number.span.start).unwrap_or_default());
+        rest.push(' ');
+        from = number.span.end;
+        let duplicate = found
+            .numbers
+            .iter()
+            .any(|known| known.normalized == number.recognition.normalized);
+        if !duplicate {
+            found.numbers.push(number.recognition);
         }
     }
-    found.label = clean_label(&words.join(" "));
+    rest.push_str(text.get(from..).unwrap_or_default());
+    found.label = clean_label(&rest);
+    found.label_chars = rest
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .count();
+    found.words_before = found.numbers.first().is_some_and(|_| {
+        recognise_in(text)
+            .into_iter()
+            .find(|f| is_number_like(&f.recognition))
+            .is_some_and(|first| {
+                text.get(..first.span.start)
+                    .is_some_and(|before| before.chars().any(char::is_alphanumeric))
+            })
+    });
     found
 }
+
+/// What a message without a command asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// Follow the number (a bare paste, maybe with a short name for it).
+    Track,
+    /// Is the number fake?
+    Fake,
+    /// Where is the parcel? (its status, following it when it is new)
+    Where,
+}
+
+/// Words that ask whether a number is fake, in the buyers' languages.
+const FAKE_WORDS: &[&str] = &[
+    "fake",
+    "real",
+    "genuine",
+    "scam",
+    "legit",
+    "valid",
+    "falso",
+    "falsa",
+    "verdadero",
+    "estafa",
+    "faux",
+    "fausse",
+    "arnaque",
+    "echt",
+    "falsch",
+    "betrug",
+    "nep",
+    "oplichting",
+    "golpe",
+    "verdadeiro",
+    "fraude",
+    "oszustwo",
+    "fałszywy",
+    "подделка",
+    "фейк",
+    "настоящий",
+    "sahte",
+];
+
+/// Words that ask where a parcel is.
+const WHERE_WORDS: &[&str] = &[
+    "where",
+    "status",
+    "when",
+    "dónde",
+    "donde",
+    "cuándo",
+    "cuando",
+    "où",
+    "quand",
+    "wo",
+    "wann",
+    "waar",
+    "wanneer",
+    "onde",
+    "quando",
+    "gdzie",
+    "kiedy",
+    "где",
+    "когда",
+    "nerede",
+    "dove",
+];
+
+/// Reads a message without a command: its numbers, what it asks, and a label only when
+/// the buyer meant one (the number first, then a short name: "RB… headphones"; never
+/// the words of a question such as "where is RB…?").
+pub fn read_message(text: &str) -> (NumbersAndLabel, Intent) {
+    let mut found = numbers_and_label(text);
+    let folded = text.to_lowercase();
+    let words: Vec<&str> = folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    let question = text.contains('?') || text.contains('¿');
+    let intent = if has(FAKE_WORDS) {
+        Intent::Fake
+    } else if has(WHERE_WORDS) || question || found.words_before {
+        Intent::Where
+    } else {
+        Intent::Track
+    };
+    let short_name = found
+        .label
+        .as_deref()
+        .is_some_and(|label| label.split_whitespace().count() <= MAX_FREE_LABEL_WORDS);
+    if intent != Intent::Track || found.words_before || !short_name || found.numbers.len() != 1 {
+        found.label = None;
+        found.label_chars = 0;
+    }
+    (found, intent)
+}
+
+/// Most words of a name given after a pasted number without `/track`.
+const MAX_FREE_LABEL_WORDS: usize = 4;
 
 /// A label as the bot keeps it: printable characters only, blanks collapsed, at most
 /// [`MAX_LABEL_CHARS`] characters; `None` when nothing is left. Markup and SQL are kept
@@ -103,22 +228,22 @@ pub fn clean_label(text: &str) -> Option<String> {
     (!label.is_empty()).then_some(label)
 }
 
-/// Whether a free-text message asks if a number is fake ("is RB… fake?", "is this
-/// number real", "scam?").
-pub fn asks_if_fake(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    ["fake", "real?", "genuine", "scam", "legit", "valid?"]
-        .iter()
-        .any(|word| lower.contains(word))
-}
-
-/// A deadline the user gave: a date (`2026-12-24`, `24.12.2026`, `24/12/2026`,
-/// `24.12`) or a number of days (`15 days`, `15d`, `in 15 days`), read in `zone`; the
-/// deadline is the end of that day.
+/// A deadline the user gave: a date (`2026-12-24`, `24.12.2026`, `24/12`, `Dec 24`,
+/// `24 December`, `tomorrow`) or a duration (`15 days`, `15d`, `in 15 days`, `3 weeks`),
+/// read in `zone`; the deadline is the end of that day there.
 ///
 /// # Errors
 /// A sentence saying what was expected.
 pub fn deadline(text: &str, now: DateTime<Utc>, zone: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
+    let date = deadline_date(text, now, zone)?;
+    end_of_day(date, zone)
+}
+
+/// The calendar day of a [`deadline`].
+///
+/// # Errors
+/// A sentence saying what was expected.
+pub fn deadline_date(text: &str, now: DateTime<Utc>, zone: chrono_tz::Tz) -> Result<NaiveDate, String> {
     let text = text.trim().to_lowercase();
     let text = text.strip_prefix("in ").unwrap_or(&text).trim();
     let today = local_date(now, &zone);
@@ -128,8 +253,8 @@ pub fn deadline(text: &str, now: DateTime<Utc>, zone: chrono_tz::Tz) -> Result<D
         }
         today.plus(Duration::days(days))
     } else {
-        date_of(text, today).ok_or_else(|| {
-            "I could not read that date. Write it as 2026-12-24, 24.12.2026, or a number of days such as \"15 days\".".to_owned()
+        date_of(text, today, Toward::Future).ok_or_else(|| {
+            "I could not read that date. Write it as 2026-12-24, 24.12.2026, 24/12, Dec 24, tomorrow, or a number of days such as \"15 days\".".to_owned()
         })?
     };
     if date < today {
@@ -141,6 +266,14 @@ pub fn deadline(text: &str, now: DateTime<Utc>, zone: chrono_tz::Tz) -> Result<D
     if date > today.plus(Duration::days(365)) {
         return Err("That date is more than a year away; buyer protection is never that long.".to_owned());
     }
+    Ok(date)
+}
+
+/// The end of `date` (23:59) in `zone`, as a moment.
+///
+/// # Errors
+/// A sentence when that time does not exist there.
+pub fn end_of_day(date: NaiveDate, zone: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
     let end_of_day = date.and_hms_opt(23, 59, 0).unwrap_or_default();
     zone.from_local_datetime(&end_of_day)
         .earliest()
@@ -148,36 +281,157 @@ pub fn deadline(text: &str, now: DateTime<Utc>, zone: chrono_tz::Tz) -> Result<D
         .ok_or_else(|| "That time does not exist in your time zone.".to_owned())
 }
 
+/// The start of `date` in `zone`, as a moment.
+pub fn start_of_day(date: NaiveDate, zone: chrono_tz::Tz) -> DateTime<Utc> {
+    let start = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    zone.from_local_datetime(&start)
+        .earliest()
+        .or_else(|| {
+            zone.from_local_datetime(&date.and_hms_opt(1, 0, 0).unwrap_or_default())
+                .earliest()
+        })
+        .map_or_else(|| start.and_utc(), |t| t.with_timezone(&Utc))
+}
+
+/// The day an order was placed: a date (`2026-11-20`, `20.11`, `Nov 20`), `today`,
+/// `yesterday`, or how long ago (`10 days ago`, `2 weeks ago`, `a month ago`), read in
+/// `zone`; not in the future and at most a year ago.
+///
+/// # Errors
+/// A sentence saying what was expected.
+pub fn order_date(text: &str, now: DateTime<Utc>, zone: chrono_tz::Tz) -> Result<NaiveDate, String> {
+    let text = text.trim().to_lowercase();
+    let today = local_date(now, &zone);
+    let ago = text.strip_suffix(" ago").map(str::trim);
+    let date = match (text.as_str(), ago) {
+        ("today", _) => Some(today),
+        ("yesterday", _) => Some(today.minus(Duration::days(1))),
+        (_, Some(amount)) => {
+            let amount = amount.replace("a month", "1 month").replace("a week", "1 week");
+            let digits: String = amount.chars().take_while(char::is_ascii_digit).collect();
+            let unit = amount[digits.len()..].trim();
+            let count: i64 = digits.parse().ok().filter(|n: &i64| *n <= 400).unwrap_or(-1);
+            let days = match unit {
+                "d" | "day" | "days" => Some(count),
+                "w" | "week" | "weeks" => Some(count * 7),
+                "month" | "months" => Some(count * 30),
+                _ => None,
+            };
+            days.filter(|d| *d >= 0).map(|d| today.minus(Duration::days(d)))
+        }
+        _ => date_of(&text, today, Toward::Past),
+    };
+    let Some(date) = date else {
+        return Err(
+            "I could not read that date. Write the day you ordered as 2026-11-20, 20.11, Nov 20, or how long ago (\"10 days ago\", \"2 weeks ago\")."
+                .to_owned(),
+        );
+    };
+    if date > today {
+        return Err("That date is in the future. Give the day you placed the order.".to_owned());
+    }
+    if date < today.minus(Duration::days(365)) {
+        return Err("That is more than a year ago; I only judge orders of the last year.".to_owned());
+    }
+    Ok(date)
+}
+
 fn days_of(text: &str) -> Option<i64> {
     let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
     if digits.is_empty() || digits.len() > 4 {
         return None;
     }
-    let rest = text[digits.len()..].trim();
-    matches!(rest, "d" | "day" | "days")
-        .then(|| digits.parse().ok())
-        .flatten()
+    let count: i64 = digits.parse().ok()?;
+    match text[digits.len()..].trim() {
+        "d" | "day" | "days" => Some(count),
+        "w" | "week" | "weeks" => Some(count * 7),
+        _ => None,
+    }
 }
 
-fn date_of(text: &str, today: NaiveDate) -> Option<NaiveDate> {
+/// Which way a date without a year is read: the next such day (a deadline) or the
+/// last one (an order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Toward {
+    Future,
+    Past,
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+fn month_of(word: &str) -> Option<u32> {
+    let word = word.trim_end_matches('.');
+    if word.len() < 3 {
+        return None;
+    }
+    MONTHS
+        .iter()
+        .position(|month| word.starts_with(month) && "january february march april may june july august september october november december sept".contains(word))
+        .and_then(|index| u32::try_from(index + 1).ok())
+}
+
+fn date_of(text: &str, today: NaiveDate, toward: Toward) -> Option<NaiveDate> {
+    match text {
+        "today" => return Some(today),
+        "tomorrow" if toward == Toward::Future => return Some(today.plus(Duration::days(1))),
+        _ => {}
+    }
     for format in ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y"] {
         if let Ok(date) = NaiveDate::parse_from_str(text, format) {
             return Some(date);
         }
     }
-    // Day and month only: this year, or next year when that date has passed.
-    for separator in ['.', '/'] {
-        if let Some((day, month)) = text.split_once(separator) {
-            let (day, month) = (day.parse().ok()?, month.parse().ok()?);
-            let this_year = NaiveDate::from_ymd_opt(chrono::Datelike::year(&today), month, day)?;
-            return Some(if this_year < today {
-                NaiveDate::from_ymd_opt(chrono::Datelike::year(&today) + 1, month, day)?
-            } else {
-                this_year
-            });
+    let this_year = chrono::Datelike::year(&today);
+    let (day, month, year): (u32, u32, Option<i32>) = {
+        let words: Vec<&str> = text
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty())
+            .collect();
+        match words.as_slice() {
+            // `Dec 31`, `December 31 2026`, `31 Dec`, `31 December 2026`.
+            [a, b, rest @ ..] if rest.len() <= 1 => {
+                let year = match rest {
+                    [year] => Some(year.parse().ok()?),
+                    _ => None,
+                };
+                if let Some(month) = month_of(a) {
+                    (
+                        b.trim_end_matches(['.', 's', 't', 'n', 'd', 'r', 'h'])
+                            .parse()
+                            .ok()?,
+                        month,
+                        year,
+                    )
+                } else {
+                    let month = month_of(b)?;
+                    (
+                        a.trim_end_matches(['.', 's', 't', 'n', 'd', 'r', 'h'])
+                            .parse()
+                            .ok()?,
+                        month,
+                        year,
+                    )
+                }
+            }
+            // `31.12`, `31/12`.
+            [one] => {
+                let (day, month) = one.split_once(['.', '/'])?;
+                (day.parse().ok()?, month.trim_end_matches('.').parse().ok()?, None)
+            }
+            _ => return None,
         }
+    };
+    if let Some(year) = year {
+        return NaiveDate::from_ymd_opt(year, month, day);
     }
-    None
+    let candidate = NaiveDate::from_ymd_opt(this_year, month, day)?;
+    Some(match toward {
+        Toward::Future if candidate < today => NaiveDate::from_ymd_opt(this_year + 1, month, day)?,
+        Toward::Past if candidate > today => NaiveDate::from_ymd_opt(this_year - 1, month, day)?,
+        _ => candidate,
+    })
 }
 
 /// Longest `/wait` argument read, in bytes: enough for `52w6d23h59m59s` and spaces;
@@ -235,6 +489,12 @@ mod tests {
 
     #[test]
     fn numbers_are_separated_from_the_label() {
+        let spaced = numbers_and_label("RB 1047 2904 4CN");
+        assert_eq!(
+            spaced.numbers.first().and_then(|r| r.normalized.as_deref()),
+            Some("RB104729044CN")
+        );
+        assert_eq!(spaced.label, None);
         let found = numbers_and_label("RB123456785CN headphones for mum LP00123456789012");
         let numbers: Vec<_> = found
             .numbers
@@ -276,9 +536,22 @@ mod tests {
             "07.12.2026",
             "7/12/2026",
             "7.12",
+            "7/12",
+            "Dec 7",
+            "7 December",
+            "december 7th",
         ] {
             assert_eq!(deadline(text, now, zone), Ok(expected), "{text}");
         }
+        let tomorrow = DateTime::parse_from_rfc3339("2026-11-23T22:59:00Z")
+            .map(|t| t.to_utc())
+            .unwrap_or_default();
+        assert_eq!(deadline("tomorrow", now, zone), Ok(tomorrow));
+        assert_eq!(deadline("in 1 day", now, zone), Ok(tomorrow));
+        let three_weeks = DateTime::parse_from_rfc3339("2026-12-13T22:59:00Z")
+            .map(|t| t.to_utc())
+            .unwrap_or_default();
+        assert_eq!(deadline("3 weeks", now, zone), Ok(three_weeks));
         for bad in [
             "",
             "tomorrow-ish",
@@ -286,9 +559,66 @@ mod tests {
             "2020-01-01",
             "400 days",
             "32.13.2026",
+            "2036-12-31",
+            "Dec 32",
+            "Smarch 3",
         ] {
             assert!(deadline(bad, now, zone).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn order_dates_read_days_ago_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .map(|t| t.to_utc())
+            .unwrap_or_default();
+        let zone = chrono_tz::Europe::Amsterdam;
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        for (text, expected) in [
+            ("today", day(2026, 11, 22)),
+            ("yesterday", day(2026, 11, 21)),
+            ("10 days ago", day(2026, 11, 12)),
+            ("2 weeks ago", day(2026, 11, 8)),
+            ("a month ago", day(2026, 10, 23)),
+            ("2026-11-20", day(2026, 11, 20)),
+            ("20.11", day(2026, 11, 20)),
+            ("Nov 20", day(2026, 11, 20)),
+            ("Dec 24", day(2025, 12, 24)),
+        ] {
+            assert_eq!(order_date(text, now, zone), Ok(expected), "{text}");
+        }
+        for bad in [
+            "",
+            "soon",
+            "2026-12-01",
+            "2020-01-01",
+            "-3 days ago",
+            "500 days ago",
+        ] {
+            assert!(order_date(bad, now, zone).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn free_text_labels_only_what_was_meant() {
+        let check = |text: &str, label: Option<&str>, intent: Intent| {
+            let (found, read) = read_message(text);
+            assert_eq!(found.numbers.len(), 1, "{text}");
+            assert_eq!(found.label.as_deref(), label, "{text}");
+            assert_eq!(read, intent, "{text}");
+        };
+        check("RB104729044CN", None, Intent::Track);
+        check("RB104729044CN headphones", Some("headphones"), Intent::Track);
+        check("where is RB104729044CN?", None, Intent::Where);
+        check("¿es falso RB104729044CN?", None, Intent::Fake);
+        check("is RB104729044CN fake", None, Intent::Fake);
+        check("RB 1047 2904 4CN", None, Intent::Track);
+        check("my order RB104729044CN", None, Intent::Where);
+        check(
+            "RB104729044CN this is a long sentence about my parcel",
+            None,
+            Intent::Track,
+        );
     }
 
     #[test]

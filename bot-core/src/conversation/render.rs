@@ -92,8 +92,13 @@ pub fn stage_words(stage: Option<Stage>) -> String {
     stage.map_or_else(|| "no scan yet".to_owned(), |s| s.as_code().replace('_', " "))
 }
 
+/// A calendar day as the chat reads it: `Fri 20 Nov 2026`.
+pub fn format_day(date: chrono::NaiveDate) -> String {
+    date.format("%a %-d %b %Y").to_string()
+}
+
 /// `/list`.
-pub fn list(views: &[SubscriptionView], time_zone: &str, masked: bool) -> Reply {
+pub fn list(views: &[SubscriptionView], time_zone: &str, masked: bool, now: DateTime<Utc>) -> Reply {
     if views.is_empty() {
         return Reply::text("You do not follow any parcel yet. Send me a tracking number to start.");
     }
@@ -106,8 +111,19 @@ pub fn list(views: &[SubscriptionView], time_zone: &str, masked: bool) -> Reply 
                 .unwrap_or_default();
             let protection = view
                 .protection_ends
-                .map(|t| format!(", protection until {}", format_date(t, time_zone)))
+                .map(|t| {
+                    if t < now {
+                        format!(", protection ended {}", format_date(t, time_zone))
+                    } else {
+                        format!(", protection until {}", format_date(t, time_zone))
+                    }
+                })
                 .unwrap_or_default();
+            let received = match view.received {
+                Some(true) => ", you got it",
+                Some(false) => ", not received",
+                None => "",
+            };
             let handoff = if view.numbers.len() > 1 {
                 format!(
                     ", now {}",
@@ -117,7 +133,7 @@ pub fn list(views: &[SubscriptionView], time_zone: &str, masked: bool) -> Reply 
                 String::new()
             };
             format!(
-                "{}: {}{handoff}{last}{protection}",
+                "{}: {}{handoff}{last}{received}{protection}",
                 parcel_handle(view, masked),
                 stage_words(view.stage)
             )
@@ -173,11 +189,15 @@ pub fn status(
     events: &[Event],
     time_zone: &str,
     masked: bool,
+    doubts: &[String],
 ) -> Reply {
     let own = view.numbers.first().map(String::as_str).unwrap_or_default();
     let mut reply = Reply::default()
         .with(Block::Title(format!("📦 {}", parcel_handle(view, masked))))
         .with(Block::Text(assessment.summary.clone()));
+    for doubt in doubts {
+        reply = reply.with(Block::Text(format!("⚠️ {doubt}")));
+    }
     if view.numbers.len() > 1 {
         let others: Vec<String> = view.numbers[1..].iter().map(|n| show_number(n, masked)).collect();
         reply = reply.with(Block::Text(format!("Also tracked under: {}.", others.join(", "))));
@@ -202,8 +222,18 @@ pub fn status(
         .silence
         .as_ref()
         .is_some_and(|s| s.verdict != SilenceVerdict::Normal)
-        || matches!(assessment.stage, Some(Stage::Returning | Stage::Exception));
+        || matches!(assessment.stage, Some(Stage::Returning | Stage::Exception))
+        || matches!(
+            assessment.authenticity.verdict,
+            AuthenticityVerdict::NotYours | AuthenticityVerdict::Suspicious
+        );
     reply = reply.with_buttons(row);
+    if assessment.stage == Some(Stage::Delivered) && view.received.is_none() {
+        reply = reply.with_buttons(vec![
+            Button::new("I got it", Action::Received(parcel)),
+            Button::new("I did not receive it", Action::NotReceived(parcel)),
+        ]);
+    }
     if worrying {
         reply = reply.with_buttons(vec![
             Button::new("Message for the seller", Action::Seller(parcel)),
@@ -230,6 +260,7 @@ fn reason_words(reason: &str) -> Option<&'static str> {
         }
         "delivered_in_other_city" => "it was delivered in another city than yours",
         "delivered_in_other_country" => "it was delivered in another country than yours",
+        "ended_before_asked" => "it was delivered weeks before you first asked about it",
         "awaiting_dispatch" => "Cainiao knows the number, but no carrier has the parcel yet",
         "sources_still_looking" => "the tracking services have only just started looking for it",
         "unknown_to_cainiao" => "Cainiao, which issued the number, does not know it",
@@ -240,6 +271,15 @@ fn reason_words(reason: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+/// Reasons about the delivery, which the facts name better when they are known.
+const DOUBT_REASONS: &[&str] = &[
+    "delivered_in_other_country",
+    "delivered_in_other_city",
+    "delivered_before_order",
+    "events_before_order",
+    "ended_before_asked",
+];
 
 /// A verdict from the number's shape alone (it did not parse).
 pub fn fake_by_shape(recognition: &Recognition, masked: bool) -> Reply {
@@ -281,7 +321,15 @@ pub fn fake_by_shape(recognition: &Recognition, masked: bool) -> Reply {
 }
 
 /// `/fake`: the verdict with its reasons and what to do next.
-pub fn fake_verdict(number: &str, assessment: &Assessment, masked: bool, followed: bool) -> Reply {
+/// `facts` name the facts behind a doubt about the delivery (place, dates); they stand
+/// in for the general words of those reasons.
+pub fn fake_verdict(
+    number: &str,
+    assessment: &Assessment,
+    masked: bool,
+    followed: bool,
+    facts: &[String],
+) -> Reply {
     let shown = show_number(number, masked);
     let past_window = assessment
         .authenticity
@@ -305,6 +353,10 @@ pub fn fake_verdict(number: &str, assessment: &Assessment, masked: bool, followe
             format!("{shown} is real, but of an economy service that is not tracked abroad."),
             "Expect little news until it arrives; if nothing comes before buyer protection ends, open a dispute.",
         ),
+        AuthenticityVerdict::Suspicious if assessment.next_step == "next.tell_order_date" => (
+            format!("{shown} is suspicious: the delivery is weeks older than your question."),
+            "Tell me when you ordered (/ordered with the date from the order page): a delivery before your order means the number is not yours.",
+        ),
         AuthenticityVerdict::Suspicious => (
             format!("{shown} is suspicious."),
             "Ask the seller for a working tracking number; if they cannot give one, open a dispute before buyer protection ends.",
@@ -322,13 +374,16 @@ pub fn fake_verdict(number: &str, assessment: &Assessment, masked: bool, followe
             "Keep a screenshot of the tracking and open a dispute: a number delivered elsewhere or before your order is a known trick.",
         ),
     };
-    let reasons: Vec<String> = assessment
-        .authenticity
-        .reasons
-        .iter()
-        .filter_map(|r| reason_words(r))
-        .map(str::to_owned)
-        .collect();
+    let mut reasons: Vec<String> = facts.to_vec();
+    reasons.extend(
+        assessment
+            .authenticity
+            .reasons
+            .iter()
+            .filter(|r| facts.is_empty() || !DOUBT_REASONS.contains(&r.as_str()))
+            .filter_map(|r| reason_words(r))
+            .map(str::to_owned),
+    );
     let mut reply = Reply::default().with(Block::Title(headline));
     if !reasons.is_empty() {
         reply = reply
@@ -433,10 +488,11 @@ pub fn evidence(
         format!("Current status: {}", stage_words(assessment.stage)),
     ];
     if let Some(last) = assessment.last_event_at {
-        let days = (now - last).num_days();
+        let days = (now - last).num_seconds() as f64 / 86_400.0;
         lines.push(format!(
-            "Last update: {} ({days} days ago)",
-            format_time(last, tz)
+            "Last update: {} ({})",
+            format_time(last, tz),
+            crate::interpret::days_ago(days)
         ));
     } else {
         lines.push("Last update: none, the parcel was never scanned".to_owned());

@@ -24,8 +24,10 @@ use chrono::{DateTime, Duration, Utc};
 use super::notice::{Notification, render_merged};
 use super::notify::{Notifier, Recipient, SendError};
 use crate::clock::Saturating;
-use crate::reply::{Reply, format_time};
-use crate::store::{ChatRef, OutboxMessage, Store, StoreError};
+use crate::interpret::judge::OrderFacts;
+use crate::number::TrackingNumber;
+use crate::reply::{Reply, format_date, format_time};
+use crate::store::{ChatRef, ChatSettings, OutboxMessage, Store, StoreError, SubscriptionView};
 
 /// The outbox kind of a reply to a platform update (its payload is a [`Reply`] as JSON).
 pub const REPLY_KIND: &str = "reply";
@@ -123,6 +125,7 @@ pub struct Dispatcher<S> {
     notifiers: HashMap<&'static str, Arc<dyn Notifier>>,
     settings: DispatchSettings,
     budget: Mutex<LocalBudget>,
+    demo_home: Option<super::DemoHome>,
 }
 
 impl<S> std::fmt::Debug for Dispatcher<S> {
@@ -148,7 +151,69 @@ impl<S: Store> Dispatcher<S> {
             notifiers: notifiers.into_iter().map(|n| (n.platform(), n)).collect(),
             settings,
             budget: Mutex::default(),
+            demo_home: None,
         }
+    }
+
+    /// Uses `home` as the address of chats that have not set one (console demo).
+    pub fn set_demo_home(&mut self, home: super::DemoHome) {
+        self.demo_home = Some(home);
+    }
+
+    /// What a chat told about the order of the parcel it follows as `view`.
+    pub fn order_facts(&self, settings: &ChatSettings, view: &SubscriptionView) -> OrderFacts {
+        let (country, city) = if settings.country.is_some() {
+            (settings.country.clone(), settings.city.clone())
+        } else {
+            view.numbers
+                .first()
+                .and_then(|n| TrackingNumber::parse(n).ok())
+                .zip(self.demo_home)
+                .map(|(number, home)| {
+                    let (country, city) = home(&number);
+                    (Some(country.to_owned()), Some(city.to_owned()))
+                })
+                .unwrap_or_default()
+        };
+        OrderFacts {
+            ordered_at: view.ordered_at,
+            shipped_at: None,
+            country,
+            city,
+            protection_ends: view.protection_ends,
+            asked_at: Some(view.created_at),
+        }
+    }
+
+    /// The order facts of the chat a group of messages goes to, when one of them is
+    /// about a delivery (the only messages that are checked against the order).
+    async fn order_of(
+        &self,
+        message: &OutboxMessage,
+        notifications: &[Notification],
+    ) -> Result<OrderFacts, StoreError> {
+        let about_delivery = notifications.iter().any(|n| {
+            matches!(
+                n,
+                Notification::Stage {
+                    delivery: Some(_),
+                    ..
+                }
+            )
+        });
+        let (true, Some(parcel)) = (about_delivery, message.parcel) else {
+            return Ok(OrderFacts::default());
+        };
+        let Some(chat) = self.store.find_chat(&message.chat).await? else {
+            return Ok(OrderFacts::default());
+        };
+        let settings = self.store.chat_settings(chat).await?;
+        let views = self.store.subscriptions(chat).await?;
+        Ok(views
+            .iter()
+            .find(|view| view.parcel == parcel)
+            .map(|view| self.order_facts(&settings, view))
+            .unwrap_or_default())
     }
 
     /// Sends nothing to `platform` before `until` (it asked to slow down).
@@ -232,16 +297,21 @@ impl<S: Store> Dispatcher<S> {
                 .iter()
                 .filter_map(|message| Notification::from_payload(&message.payload))
                 .collect();
-            let time_zone = first.time_zone.clone();
-            (!notifications.is_empty()).then(|| {
-                render_merged(
+            if notifications.is_empty() {
+                None
+            } else {
+                let time_zone = first.time_zone.clone();
+                let order = self.order_of(first, &notifications).await?;
+                Some(render_merged(
                     &notifications,
                     first.label.as_deref(),
                     first.parcel.map(|p| p.0),
                     is_group,
                     &|at| format_time(at, &time_zone),
-                )
-            })
+                    &|at| format_date(at, &time_zone),
+                    &order,
+                ))
+            }
         };
         let Some(reply) = reply else {
             for message in group {

@@ -28,7 +28,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::{Clock, Saturating};
 use crate::interpret::judge::{self, SilenceVerdict};
-use crate::interpret::{AssessInput, Assessment, Event, Stage, assess};
+use crate::interpret::{AssessInput, Assessment, DeliveryReport, Event, Stage, assess};
 use crate::number::{TrackingNumber, recognise};
 use crate::provider::{NumberResult, ProviderError, Providers};
 use crate::store::{DueNumber, NewNumber, ParcelId, PollRecord, Store, StoreError, SubscriptionView};
@@ -67,6 +67,24 @@ impl Default for EngineSettings {
             dispatch: DispatchSettings::default(),
         }
     }
+}
+
+/// Where the simulated carrier's buyer lives, for the console demo: a number gets the
+/// home its simulated journey goes to, so that "delivered elsewhere" means something
+/// for a chat that has not said where it lives.
+pub type DemoHome = fn(&TrackingNumber) -> (&'static str, &'static str);
+
+/// What one chat knows about its order, for judging a parcel for that chat.
+#[derive(Debug, Clone, Default)]
+pub struct BuyerFacts {
+    /// When buyer protection ends.
+    pub protection_ends: Option<DateTime<Utc>>,
+    /// When the buyer ordered.
+    pub ordered_at: Option<DateTime<Utc>>,
+    /// When the buyer first asked about the parcel (subscribed).
+    pub asked_at: Option<DateTime<Utc>>,
+    /// Where the buyer lives.
+    pub destination: Option<crate::interpret::Destination>,
 }
 
 /// Why the engine stopped a round.
@@ -370,6 +388,14 @@ impl<S: Store, C: Clock> Engine<S, C> {
         Ok(answered)
     }
 
+    /// Uses `home` as the buyer's address in pushes to chats that have not set one
+    /// (console demo).
+    #[must_use]
+    pub fn with_demo_home(mut self, home: DemoHome) -> Engine<S, C> {
+        self.dispatcher.set_demo_home(home);
+        self
+    }
+
     /// Judges a parcel from what the store holds, for a chat with its own facts.
     ///
     /// # Errors
@@ -379,6 +405,26 @@ impl<S: Store, C: Clock> Engine<S, C> {
         parcel: ParcelId,
         protection_ends: Option<DateTime<Utc>>,
         destination: Option<crate::interpret::Destination>,
+    ) -> Result<(Assessment, Vec<Event>), EngineError> {
+        self.assess_for(
+            parcel,
+            &BuyerFacts {
+                protection_ends,
+                destination,
+                ..BuyerFacts::default()
+            },
+        )
+        .await
+    }
+
+    /// Judges a parcel from what the store holds, for a buyer's `facts`.
+    ///
+    /// # Errors
+    /// [`EngineError`] when the store fails.
+    pub async fn assess_for(
+        &self,
+        parcel: ParcelId,
+        facts: &BuyerFacts,
     ) -> Result<(Assessment, Vec<Event>), EngineError> {
         let numbers = self.store.parcel_numbers(parcel).await?;
         let events = self.store.parcel_events(parcel).await?;
@@ -407,14 +453,15 @@ impl<S: Store, C: Clock> Engine<S, C> {
         let assessment = assess(AssessInput {
             number: origin,
             now: self.clock.now().fixed_offset(),
-            ordered_at: None,
+            ordered_at: facts.ordered_at.map(|t| t.fixed_offset()),
             shipped_at: events
                 .is_empty()
                 .then_some(tracked_since)
                 .flatten()
                 .map(|t| t.fixed_offset()),
-            destination,
-            protection_ends: protection_ends.map(|t| t.fixed_offset()),
+            destination: facts.destination.clone(),
+            protection_ends: facts.protection_ends.map(|t| t.fixed_offset()),
+            asked_at: facts.asked_at.map(|t| t.fixed_offset()),
             events: events.clone(),
             linked_numbers: linked,
             sources,
@@ -544,6 +591,8 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 .collect();
             let mut events = stored;
             events.extend(new.iter().cloned());
+            // Kept for a delivery's report, which each chat checks against its order.
+            let kept = notify.then(|| events.clone());
             let assessment = assess(AssessInput {
                 number: origin.clone(),
                 now: now.fixed_offset(),
@@ -551,6 +600,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 shipped_at: None,
                 destination: None,
                 protection_ends: None,
+                asked_at: None,
                 events,
                 linked_numbers: linked,
                 sources: result.facts(),
@@ -562,11 +612,15 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 && previous != stage
             {
                 let at = assessment.last_event_at;
+                let delivery = matches!(stage, Stage::Delivered | Stage::PickupAvailable)
+                    .then(|| kept.map(|events| DeliveryReport::of(events, &origin)))
+                    .flatten();
                 let notification = Notification::Stage {
                     number: origin.clone(),
                     stage,
                     at,
                     next_step: assessment.next_step.to_owned(),
+                    delivery,
                 };
                 let key = format!(
                     "stage:{}:{}",
@@ -656,15 +710,28 @@ impl<S: Store, C: Clock> Engine<S, C> {
         let Some(largest) = self.settings.reminder_days.iter().copied().max() else {
             return Ok(0);
         };
-        let due = self
+        let until = now.plus(Duration::try_days(largest).unwrap_or(Duration::MAX));
+        let mut due: Vec<(crate::store::ProtectionDue, Vec<&'static str>, bool)> = self
             .store
-            .protection_due(
-                now,
-                now.plus(Duration::try_days(largest).unwrap_or(Duration::MAX)),
-            )
-            .await?;
+            .protection_due(now, until)
+            .await?
+            .into_iter()
+            .map(|due| (due, Vec::new(), false))
+            .collect();
+        // A delivery the buyer did not confirm still needs the dispute when the buyer
+        // says it did not arrive, or when it does not match the order.
+        for delivered in self.store.delivered_protection_due(now, until).await? {
+            if delivered.received == Some(false) {
+                due.push((delivered.due, Vec::new(), true));
+                continue;
+            }
+            let doubts = self.delivery_doubts_for(&delivered.due).await?;
+            if !doubts.is_empty() {
+                due.push((delivered.due, doubts, false));
+            }
+        }
         let mut queued = 0;
-        for subscription in due {
+        for (subscription, doubts, not_received) in due {
             let left = subscription.ends - now;
             let Some(offset) = self
                 .settings
@@ -678,12 +745,15 @@ impl<S: Store, C: Clock> Engine<S, C> {
             };
             let numbers = self.store.parcel_numbers(subscription.parcel).await?;
             let number = numbers.first().map(|n| n.number.clone()).unwrap_or_default();
-            let days_left = (left.num_seconds() + 86_399) / 86_400;
+            // Rounded to the nearest day: 26 hours left is "1 day", not "2 days".
+            let days_left = ((left.num_seconds() + 43_200) / 86_400).max(1);
             let notification = Notification::Reminder {
                 number,
                 ends: subscription.ends,
                 days_left,
                 stage: subscription.stage,
+                doubts: doubts.iter().map(|d| (*d).to_owned()).collect(),
+                not_received,
             };
             let key = format!("reminder:{}:{offset}", subscription.ends.timestamp_millis());
             if self
@@ -700,6 +770,23 @@ impl<S: Store, C: Clock> Engine<S, C> {
             }
         }
         Ok(queued)
+    }
+
+    /// Why a delivered parcel may not be the subscribed buyer's, from the chat's facts.
+    async fn delivery_doubts_for(
+        &self,
+        due: &crate::store::ProtectionDue,
+    ) -> Result<Vec<&'static str>, StoreError> {
+        let settings = self.store.chat_settings(due.chat).await?;
+        let views = self.store.subscriptions(due.chat).await?;
+        let Some(view) = views.iter().find(|v| v.parcel == due.parcel) else {
+            return Ok(Vec::new());
+        };
+        let order = self.dispatcher.order_facts(&settings, view);
+        let origin = view.numbers.first().cloned().unwrap_or_default();
+        let events = self.store.parcel_events(due.parcel).await?;
+        let report = DeliveryReport::of(events, &origin);
+        Ok(judge::delivery_doubts(&report.as_facts(), &order))
     }
 
     /// One dispatch round (see [`dispatch`]).

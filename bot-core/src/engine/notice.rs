@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::interpret::Stage;
+use crate::interpret::judge::{OrderFacts, delivery_doubts};
+use crate::interpret::place::country_name;
+use crate::interpret::{DeliveryReport, Stage};
 use crate::messages::{Language, render};
 use crate::reply::{Action, Block, Button, Reply};
 use crate::store::Notice;
@@ -23,6 +25,10 @@ pub enum Notification {
         at: Option<DateTime<Utc>>,
         /// The next step's message id.
         next_step: String,
+        /// Where and when the journey ended, for a delivery or a pick-up notice: each
+        /// chat's rendering checks it against that buyer's order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delivery: Option<DeliveryReport>,
     },
     /// The parcel travels under a new number from now on.
     Handoff {
@@ -61,6 +67,13 @@ pub enum Notification {
         days_left: i64,
         /// The parcel's stage.
         stage: Option<Stage>,
+        /// For a delivered parcel: why the delivery may not be the buyer's (reason
+        /// codes of [`delivery_doubts`]); empty when the buyer said it did not arrive.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        doubts: Vec<String>,
+        /// For a delivered parcel: the buyer said it did not arrive.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        not_received: bool,
     },
 }
 
@@ -126,15 +139,57 @@ pub fn parcel_name(label: Option<&str>, number: &str, masked: bool) -> String {
     }
 }
 
+/// One sentence per doubt about a delivery (reason codes of [`delivery_doubts`]),
+/// naming the facts: the place and country, the buyer's home, the dates.
+pub fn doubt_sentences(
+    doubts: &[&str],
+    delivery: &DeliveryReport,
+    order: &OrderFacts,
+    format_date: &dyn Fn(DateTime<Utc>) -> String,
+) -> Vec<String> {
+    let place = delivery
+        .place_words()
+        .unwrap_or_else(|| "a place the carrier does not name".to_owned());
+    doubts
+        .iter()
+        .filter_map(|doubt| {
+            Some(match *doubt {
+                "delivered_in_other_country" => format!(
+                    "It was delivered in {place}, not in {}, where you live: this delivery is probably not yours.",
+                    country_name(order.country.as_deref()?)
+                ),
+                "delivered_in_other_city" => format!(
+                    "It was delivered in {place}, not in {}, where you live: this delivery is probably not yours.",
+                    order.city.as_deref()?
+                ),
+                "delivered_before_order" | "events_before_order" => format!(
+                    "Its journey began on {}, before your order on {}: the number was used before, so these events are not your parcel's.",
+                    format_date(delivery.first_event_at?),
+                    format_date(order.ordered_at.or(order.shipped_at)?)
+                ),
+                "ended_before_asked" => format!(
+                    "It was delivered on {}, weeks before you first asked about this number: a reused number looks like this.",
+                    format_date(delivery.delivered_at?)
+                ),
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
 /// Renders every pending notification for one chat and parcel as one message: the
 /// newest stage only (the earlier ones are history by now), then handoffs, advice and
-/// reminders, in order. `parcel` gives the buttons their target.
+/// reminders, in order. `parcel` gives the buttons their target; `order` is what the
+/// chat told about its order, against which a delivery is checked; `format_time` and
+/// `format_date` show moments and days in the chat's time zone.
 pub fn render_merged(
     notifications: &[Notification],
     label: Option<&str>,
     parcel: Option<i64>,
     masked: bool,
     format_time: &dyn Fn(DateTime<Utc>) -> String,
+    format_date: &dyn Fn(DateTime<Utc>) -> String,
+    order: &OrderFacts,
 ) -> Reply {
     let language = Language::English;
     let Some(first) = notifications.first() else {
@@ -146,16 +201,47 @@ pub fn render_merged(
         .iter()
         .rposition(|n| matches!(n, Notification::Stage { .. }));
     let mut next_steps: Vec<String> = Vec::new();
+    let mut delivered = false;
+    let mut doubtful = false;
     for (index, notification) in notifications.iter().enumerate() {
         match notification {
             Notification::Stage { .. } if Some(index) != newest_stage => {}
             Notification::Stage {
-                stage, at, next_step, ..
+                stage,
+                at,
+                next_step,
+                delivery,
+                ..
             } => {
-                let when = at.map(|at| format!(" ({})", format_time(at))).unwrap_or_default();
+                let place = delivery.as_ref().and_then(DeliveryReport::place_words);
+                let when = match (at.map(format_time), place) {
+                    (Some(at), Some(place)) => format!(" ({at}, {place})"),
+                    (Some(one), None) | (None, Some(one)) => format!(" ({one})"),
+                    (None, None) => String::new(),
+                };
                 let stage_text = render(language, &format!("stage.{}", stage.as_code()), &[]);
                 reply = reply.with(Block::Text(format!("{stage_text}{when}")));
-                next_steps.push(next_step.clone());
+                let doubts = delivery
+                    .as_ref()
+                    .map(|delivery| (delivery_doubts(&delivery.as_facts(), order), delivery))
+                    .filter(|(doubts, _)| !doubts.is_empty());
+                if let Some((doubts, delivery)) = doubts {
+                    for sentence in doubt_sentences(&doubts, delivery, order, format_date) {
+                        reply = reply.with(Block::Text(format!("⚠️ {sentence}")));
+                    }
+                    doubtful = true;
+                    next_steps.push(
+                        if doubts.contains(&"ended_before_asked") {
+                            "next.tell_order_date"
+                        } else {
+                            "next.delivered_elsewhere"
+                        }
+                        .to_owned(),
+                    );
+                } else {
+                    next_steps.push(next_step.clone());
+                }
+                delivered |= *stage == Stage::Delivered;
             }
             Notification::Handoff {
                 new_number, carrier, ..
@@ -179,13 +265,20 @@ pub fn render_merged(
                 next_step,
                 ..
             } => {
-                let stage_text = stage.map_or_else(
-                    || "without a first scan".to_owned(),
-                    |s| format!("at the stage \"{}\"", s.as_code().replace('_', " ")),
-                );
-                reply = reply.with(Block::Text(format!(
-                    "No news for {days} days {stage_text}: that is longer than normal."
-                )));
+                #[allow(clippy::cast_precision_loss)]
+                let elapsed = crate::interpret::duration_words(*days as f64);
+                let text = match stage {
+                    // Never scanned: there never was news, only the wait for a first scan.
+                    None | Some(Stage::InfoReceived) => format!(
+                        "Still no first scan after {elapsed}: a first scan normally comes within {}.",
+                        crate::interpret::duration_words(crate::interpret::judge::FIRST_SCAN_DAYS)
+                    ),
+                    Some(stage) => format!(
+                        "No news for {elapsed} at the stage \"{}\": that is longer than normal.",
+                        stage.as_code().replace('_', " ")
+                    ),
+                };
+                reply = reply.with(Block::Text(text));
                 next_steps.push(next_step.clone());
             }
             Notification::InvalidNumber { number, sources } => {
@@ -208,6 +301,8 @@ pub fn render_merged(
                 ends,
                 days_left,
                 stage,
+                doubts,
+                not_received,
                 ..
             } => {
                 let day_word = if *days_left == 1 { "day" } else { "days" };
@@ -215,6 +310,23 @@ pub fn render_merged(
                     "⏰ Buyer protection ends in {days_left} {day_word} ({}). If the parcel is not with you by then, you lose the right to a refund through the marketplace.",
                     format_time(*ends)
                 )));
+                if *stage == Some(Stage::Delivered) {
+                    let why = if *not_received {
+                        "you told me it did not arrive".to_owned()
+                    } else if doubts.iter().any(|d| d == "ended_before_asked") {
+                        "the delivery happened long before you asked about the number".to_owned()
+                    } else if doubts.iter().any(|d| d.contains("before_order")) {
+                        "the number was used before your order".to_owned()
+                    } else {
+                        "the delivery does not match your address".to_owned()
+                    };
+                    reply = reply.with(Block::Text(format!(
+                        "The tracking says it was delivered, but {why}. If you do not have it, open a dispute before the deadline, with the tracking as evidence; if it has come, tap \"I got it\"."
+                    )));
+                    doubtful = true;
+                    delivered = true;
+                    continue;
+                }
                 let arriving = matches!(
                     stage,
                     Some(
@@ -245,15 +357,23 @@ pub fn render_merged(
         reply = reply.with(Block::Text(text));
     }
     if let Some(parcel) = parcel {
-        let wants_seller = notifications
-            .iter()
-            .any(|n| matches!(n, Notification::Advice { .. } | Notification::Reminder { .. }));
+        let wants_seller = doubtful
+            || notifications
+                .iter()
+                .any(|n| matches!(n, Notification::Advice { .. } | Notification::Reminder { .. }));
         let mut row = vec![Button::new("Status", Action::Status(parcel))];
         if wants_seller {
             row.push(Button::new("Message for the seller", Action::Seller(parcel)));
             row.push(Button::new("Dispute evidence", Action::Evidence(parcel)));
         }
         reply = reply.with_buttons(row);
+        if delivered {
+            // Reminders go on or stop on the buyer's word.
+            reply = reply.with_buttons(vec![
+                Button::new("I got it", Action::Received(parcel)),
+                Button::new("I did not receive it", Action::NotReceived(parcel)),
+            ]);
+        }
     }
     reply
 }
@@ -275,6 +395,7 @@ mod tests {
             stage,
             at: None,
             next_step: "next.wait_until".to_owned(),
+            delivery: None,
         };
         let reply = render_merged(
             &[stage(Stage::Customs), stage(Stage::CustomsReleased)],
@@ -282,6 +403,8 @@ mod tests {
             Some(7),
             false,
             &|t| t.to_rfc3339(),
+            &|t| t.to_rfc3339(),
+            &OrderFacts::default(),
         );
         let text = reply.to_plain();
         assert!(text.contains("shoes (RB104729000CN)"), "{text}");

@@ -40,7 +40,9 @@ pub struct Silence {
 /// `(normal up to, act after)` in days for a stage (`None`: no event yet).
 pub fn silence_limits(stage: Option<Stage>) -> (f64, f64) {
     match stage.map(Stage::group) {
-        None | Some(StageGroup::Label) => (5.0, 7.0),
+        // One threshold before the first scan: the first-scan window is the same in the
+        // status, the alert and the verdict.
+        None | Some(StageGroup::Label) => (FIRST_SCAN_DAYS, FIRST_SCAN_DAYS),
         Some(StageGroup::Origin) => (10.0, 14.0),
         Some(StageGroup::InTransit) => (20.0, 25.0),
         Some(StageGroup::Destination) => (7.0, 10.0),
@@ -52,6 +54,9 @@ pub fn silence_limits(stage: Option<Stage>) -> (f64, f64) {
         Some(StageGroup::Returning | StageGroup::Exception) => (0.0, 0.0),
     }
 }
+
+/// Days a first carrier scan may take after the label is created.
+pub const FIRST_SCAN_DAYS: f64 = 7.0;
 
 /// Silence limits for a service that is not tracked abroad, once it has left the
 /// origin's scans: weeks of silence until it arrives are normal.
@@ -153,6 +158,78 @@ pub struct OrderFacts {
     pub city: Option<String>,
     /// When buyer protection ends.
     pub protection_ends: Option<DateTime<Utc>>,
+    /// When the buyer first asked about the number (started following it).
+    pub asked_at: Option<DateTime<Utc>>,
+}
+
+/// What a delivery (or the journey that led to it) says, to check against the order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeliveryFacts<'a> {
+    /// Where the carrier says it delivered (or left the parcel for pick-up).
+    pub place: Option<&'a str>,
+    /// The newest place named on the destination side (the country of a delivery
+    /// whose own event names no place).
+    pub region: Option<&'a str>,
+    /// The newest country (ISO code) a place on the destination side names.
+    pub country: Option<&'a str>,
+    /// The journey's first event.
+    pub first_event_at: Option<DateTime<Utc>>,
+    /// When it was delivered (`None`: not delivered).
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// How long before the buyer first asked a delivery may have happened without an order
+/// date before it is itself a doubt: buyers look a number up within days of getting
+/// it, so a journey that ended weeks earlier is most often another buyer's.
+pub const ENDED_BEFORE_ASKED_DAYS: i64 = 7;
+
+/// Why a delivery may not be the buyer's, as reason codes, most serious first:
+/// `delivered_in_other_country`, `delivered_in_other_city`, `delivered_before_order`
+/// or `events_before_order` (with an order date), `ended_before_asked` (without one, a
+/// delivery long before the buyer first asked). Empty when nothing is amiss.
+pub fn delivery_doubts<'a>(delivery: &DeliveryFacts<'a>, order: &OrderFacts) -> Vec<&'static str> {
+    let mut doubts = Vec::new();
+    let earliest_allowed = order.ordered_at.or(order.shipped_at);
+    if let (Some(first), Some(earliest)) = (delivery.first_event_at, earliest_allowed) {
+        // A day of slack for clocks and time zones.
+        if first < earliest.minus(chrono::Duration::days(1)) && delivery.delivered_at.is_some() {
+            doubts.push("delivered_before_order");
+        } else if first < earliest.minus(chrono::Duration::days(3)) {
+            doubts.push("events_before_order");
+        }
+    }
+    let named = |place: Option<&'a str>| place.filter(|l| !l.trim().is_empty());
+    if delivery.delivered_at.is_some() {
+        let other_country = order
+            .country
+            .as_deref()
+            .zip(
+                named(delivery.place)
+                    .and_then(place::country_of)
+                    .or_else(|| named(delivery.region).and_then(place::country_of))
+                    .or(delivery.country),
+            )
+            .is_some_and(|(wanted, seen)| !wanted.eq_ignore_ascii_case(seen));
+        // Only the delivery's own place says the city: a hub is often in another one.
+        let other_city = order
+            .city
+            .as_deref()
+            .zip(named(delivery.place))
+            .is_some_and(|(city, location)| place::same_city(location, city) == Some(false));
+        if other_country {
+            doubts.insert(0, "delivered_in_other_country");
+        } else if other_city {
+            doubts.insert(0, "delivered_in_other_city");
+        }
+    }
+    if earliest_allowed.is_none()
+        && let (Some(delivered), Some(asked)) = (delivery.delivered_at, order.asked_at)
+        && delivered < asked.minus(chrono::Duration::days(ENDED_BEFORE_ASKED_DAYS))
+        && doubts.is_empty()
+    {
+        doubts.push("ended_before_asked");
+    }
+    doubts
 }
 
 /// Judges whether the number is genuine from its recognition, timeline, the order, and
@@ -194,40 +271,25 @@ pub fn authenticity(
         };
     }
     // Delivered before the order or the shipment, or somewhere else: another buyer's number.
-    let mut not_yours = Vec::new();
-    let earliest_allowed = order.ordered_at.or(order.shipped_at);
-    if let (Some(first), Some(earliest)) = (timeline.events.first(), earliest_allowed) {
-        // A day of slack for clocks and time zones.
-        if first.at < earliest.minus(chrono::Duration::days(1)) && timeline.stage() == Some(Stage::Delivered)
-        {
-            not_yours.push("delivered_before_order");
-        } else if first.at < earliest.minus(chrono::Duration::days(3)) {
-            not_yours.push("events_before_order");
-        }
-    }
-    let delivered_at = timeline
+    let delivered = timeline
         .events
         .iter()
         .rev()
-        .find(|e| e.stage == Some(Stage::Delivered))
-        .and_then(|delivered| delivered.event.location.as_deref())
-        .filter(|location| !location.trim().is_empty());
-    if let Some(location) = delivered_at {
-        let other_country = order
-            .country
-            .as_deref()
-            .zip(place::country_of(location))
-            .is_some_and(|(wanted, seen)| !wanted.eq_ignore_ascii_case(seen));
-        let other_city = order
-            .city
-            .as_deref()
-            .is_some_and(|city| place::same_city(location, city) == Some(false));
-        if other_country {
-            not_yours.push("delivered_in_other_country");
-        } else if other_city {
-            not_yours.push("delivered_in_other_city");
-        }
+        .find(|e| e.stage == Some(Stage::Delivered));
+    let doubts = delivery_doubts(
+        &DeliveryFacts {
+            place: delivered.and_then(|d| d.event.location.as_deref()),
+            region: destination_region(timeline),
+            country: destination_country(timeline),
+            first_event_at: timeline.events.first().map(|e| e.at),
+            delivered_at: delivered.map(|d| d.at),
+        },
+        order,
+    );
+    if doubts.contains(&"ended_before_asked") {
+        return verdict(AuthenticityVerdict::Suspicious, &doubts);
     }
+    let not_yours = doubts;
     if !not_yours.is_empty() {
         return verdict(AuthenticityVerdict::NotYours, &not_yours);
     }
@@ -297,6 +359,27 @@ pub fn authenticity(
     }
 }
 
+/// The newest place named by an event on the destination side of the journey.
+pub fn destination_region(timeline: &Timeline) -> Option<&str> {
+    timeline
+        .events
+        .iter()
+        .rev()
+        .filter(|e| e.stage.is_some_and(|s| s >= Stage::ArrivedDestination))
+        .find_map(|e| e.event.location.as_deref().filter(|l| !l.trim().is_empty()))
+}
+
+/// The newest country named by a place on the destination side of the journey.
+pub fn destination_country(timeline: &Timeline) -> Option<&'static str> {
+    timeline
+        .events
+        .iter()
+        .rev()
+        .filter(|e| e.stage.is_some_and(|s| s >= Stage::ArrivedDestination))
+        .filter_map(|e| e.event.location.as_deref())
+        .find_map(place::country_of)
+}
+
 /// How urgent buyer protection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -341,6 +424,9 @@ pub fn next_step(
     authenticity: &Authenticity,
     protection: &Protection,
 ) -> &'static str {
+    if authenticity.reasons.iter().any(|r| r == "ended_before_asked") {
+        return "next.tell_order_date";
+    }
     match authenticity.verdict {
         AuthenticityVerdict::Typo => return "next.fix_number",
         AuthenticityVerdict::NotYours => return "next.keep_evidence",

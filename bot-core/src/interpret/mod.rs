@@ -52,6 +52,10 @@ pub struct AssessInput {
     /// When buyer protection ends.
     #[serde(default)]
     pub protection_ends: Option<DateTime<FixedOffset>>,
+    /// When the buyer first asked about the number (started following it): without an
+    /// order date, a delivery weeks before it is itself a doubt.
+    #[serde(default)]
+    pub asked_at: Option<DateTime<FixedOffset>>,
     /// The events, from any sources.
     #[serde(default)]
     pub events: Vec<Event>,
@@ -139,6 +143,85 @@ pub struct HandoffReport {
     pub carrier: Option<String>,
 }
 
+/// Where and when a parcel's journey started and ended: what a delivery (or a pick-up
+/// notice) is checked against each buyer's order with [`judge::delivery_doubts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryReport {
+    /// The place the delivered (or pick-up) event names.
+    #[serde(default)]
+    pub place: Option<String>,
+    /// The newest place named on the destination side.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The newest country (ISO code) named on the destination side.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// The journey's first event.
+    #[serde(default)]
+    pub first_event_at: Option<DateTime<Utc>>,
+    /// When it was delivered, or left for pick-up.
+    #[serde(default)]
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl DeliveryReport {
+    /// The report of `events` (of the parcel whose first number is `own`).
+    pub fn of(events: impl IntoIterator<Item = Event>, own: &str) -> DeliveryReport {
+        let timeline = merge(events, &[own]);
+        let ended = timeline
+            .events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.stage, Some(Stage::Delivered | Stage::PickupAvailable)));
+        DeliveryReport {
+            place: ended
+                .and_then(|e| e.event.location.clone())
+                .filter(|l| !l.trim().is_empty()),
+            region: judge::destination_region(&timeline).map(str::to_owned),
+            country: judge::destination_country(&timeline).map(str::to_owned),
+            first_event_at: timeline.events.first().map(|e| e.at),
+            delivered_at: ended.map(|e| e.at),
+        }
+    }
+
+    /// The borrowed facts [`judge::delivery_doubts`] reads.
+    pub fn as_facts(&self) -> judge::DeliveryFacts<'_> {
+        judge::DeliveryFacts {
+            place: self.place.as_deref(),
+            region: self.region.as_deref(),
+            country: self.country.as_deref(),
+            first_event_at: self.first_event_at,
+            delivered_at: self.delivered_at,
+        }
+    }
+
+    /// Where it ended, as a buyer reads it: the place, with its country when the place
+    /// does not name one (`Utrecht, the Netherlands`).
+    pub fn place_words(&self) -> Option<String> {
+        let place = self.place.as_deref().or(self.region.as_deref())?;
+        let country = self
+            .place
+            .as_deref()
+            .and_then(place::country_of)
+            .or_else(|| self.region.as_deref().and_then(place::country_of))
+            .or(self.country.as_deref());
+        Some(match country {
+            Some(code) if place::country_of(place) == Some(code) && place.trim().len() > 2 => {
+                // "Utrecht, NL" reads better with the country's name.
+                let trimmed = place.trim();
+                match trimmed.rsplit_once(',') {
+                    Some((city, last)) if last.trim().len() == 2 => {
+                        format!("{}, {}", city.trim(), place::country_name(code))
+                    }
+                    _ => trimmed.to_owned(),
+                }
+            }
+            Some(code) => format!("{}, {}", place.trim(), place::country_name(code)),
+            None => place.trim().to_owned(),
+        })
+    }
+}
+
 /// Judges one parcel.
 pub fn assess(input: AssessInput) -> Assessment {
     let now = input.now.with_timezone(&Utc);
@@ -166,6 +249,7 @@ pub fn assess(input: AssessInput) -> Assessment {
         country: input.destination.as_ref().and_then(|d| d.country.clone()),
         city: input.destination.as_ref().and_then(|d| d.city.clone()),
         protection_ends: input.protection_ends.map(|t| t.with_timezone(&Utc)),
+        asked_at: input.asked_at.map(|t| t.with_timezone(&Utc)),
     };
     let stage = timeline.stage();
     let since = timeline.last_event_at().or(order.shipped_at).or(order.ordered_at);
@@ -208,11 +292,30 @@ pub fn assess(input: AssessInput) -> Assessment {
     }
 }
 
-fn format_days(days: f64) -> String {
-    if (days - days.round()).abs() < 0.05 {
-        format!("{}", days.round())
+/// A number of days in words: `less than a day`, `1 day`, `3 days`, `5 weeks` (whole
+/// weeks from five weeks on).
+pub fn duration_words(days: f64) -> String {
+    if !days.is_finite() || days < 1.0 {
+        return "less than a day".to_owned();
+    }
+    let whole = days.floor() as i64;
+    if whole >= 35 {
+        let weeks = whole / 7;
+        return format!("{weeks} weeks");
+    }
+    if whole == 1 {
+        "1 day".to_owned()
     } else {
-        format!("{days:.1}")
+        format!("{whole} days")
+    }
+}
+
+/// How long ago, in words: `today`, `1 day ago`, `3 days ago`, `5 weeks ago`.
+pub fn days_ago(days: f64) -> String {
+    if days < 1.0 {
+        "today".to_owned()
+    } else {
+        format!("{} ago", duration_words(days))
     }
 }
 
@@ -241,9 +344,14 @@ fn summary(
         ));
     }
     if let Some(silence) = silence.filter(|_| stage != Some(Stage::Delivered)) {
+        // Before a carrier's first scan there has been no news: the time counts from
+        // the label or from when the buyer started following the number.
+        let unscanned = matches!(stage, None | Some(Stage::InfoReceived));
         let id = match silence.verdict {
             _ if silence.untracked && silence.verdict == judge::SilenceVerdict::Normal => "silence.untracked",
+            judge::SilenceVerdict::Normal if unscanned => "silence.first_normal",
             judge::SilenceVerdict::Normal => "silence.normal",
+            _ if unscanned => "silence.first_act",
             judge::SilenceVerdict::Watch => "silence.watch",
             judge::SilenceVerdict::Act => "silence.act",
         };
@@ -252,19 +360,21 @@ fn summary(
                 language,
                 id,
                 &[
-                    ("days", format_days(silence.days)),
-                    ("normal", format_days(silence.normal_days)),
-                    ("act", format_days(silence.act_days)),
+                    ("ago", days_ago(silence.days)),
+                    ("elapsed", duration_words(silence.days)),
+                    ("normal", duration_words(silence.normal_days)),
+                    ("act", duration_words(silence.act_days)),
                 ],
             ));
         }
     }
     if authenticity.verdict != judge::AuthenticityVerdict::Genuine {
-        parts.push(render(
-            language,
-            &format!("authenticity.{}", authenticity.verdict.as_code()),
-            &[],
-        ));
+        let id = if authenticity.reasons.iter().any(|r| r == "ended_before_asked") {
+            "authenticity.ended_before_asked".to_owned()
+        } else {
+            format!("authenticity.{}", authenticity.verdict.as_code())
+        };
+        parts.push(render(language, &id, &[]));
     }
     let protection_id = match protection.urgency {
         judge::Urgency::None => None,
@@ -273,16 +383,20 @@ fn summary(
         judge::Urgency::Expired => Some("protection.expired"),
     };
     if let (Some(id), Some(days)) = (protection_id, protection.days_left) {
-        parts.push(render(language, id, &[("days", format_days(days.max(0.0)))]));
+        parts.push(render(language, id, &[("days", duration_words(days.max(0.0)))]));
     }
+    // A fixed date: the end of the normal silence counted from the last news (or the
+    // act limit once that has passed), so that it does not move from one day to the next.
     let wait_until = silence
-        .filter(|s| s.normal_days.is_finite())
-        .map(|s| {
-            let remaining = (s.normal_days - s.days).clamp(1.0, 365.0);
-            now.plus(chrono::Duration::hours((remaining * 24.0) as i64))
-                .format("%Y-%m-%d")
-                .to_string()
+        .and_then(|s| {
+            let since = now.minus(chrono::Duration::seconds((s.days * 86_400.0) as i64));
+            [s.normal_days, s.act_days]
+                .into_iter()
+                .filter(|days| days.is_finite())
+                .map(|days| since.plus(chrono::Duration::seconds((days * 86_400.0) as i64)))
+                .find(|date| *date > now)
         })
+        .map(|date| crate::reply::format_date(date, "UTC"))
         .unwrap_or_else(|| "the next update".to_owned());
     parts.push(render(language, next_step, &[("date", wait_until)]));
     parts.retain(|p| !p.is_empty());

@@ -86,6 +86,36 @@ const COUNTRY_NAMES: &[(&str, &[&str])] = &[
     ("CL", &["chile"]),
 ];
 
+/// The English name of a country code (`NL` → `Netherlands`), or the code itself for a
+/// country the table does not name.
+pub fn country_name(code: &str) -> String {
+    let upper = code.trim().to_ascii_uppercase();
+    let Some((_, names)) = COUNTRY_NAMES.iter().find(|(known, _)| **known == upper) else {
+        return upper;
+    };
+    let Some(name) = names.first() else {
+        return upper;
+    };
+    if upper == "US" {
+        return "the United States".to_owned();
+    }
+    let titled: Vec<String> = name
+        .split(' ')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let titled = titled.join(" ");
+    match upper.as_str() {
+        "NL" | "GB" | "AE" | "CZ" => format!("the {titled}"),
+        _ => titled,
+    }
+}
+
 /// Folded words of a place, without postcodes and other digits.
 fn words(place: &str) -> String {
     let folded = fold(place);

@@ -104,6 +104,11 @@ pub struct SubscriptionView {
     pub created_at: DateTime<Utc>,
     /// The platform update that created it ([`UpdateRef::key`]), when one did.
     pub created_by: Option<String>,
+    /// When the buyer says they ordered.
+    pub ordered_at: Option<DateTime<Utc>>,
+    /// What the buyer said of the delivery: `Some(true)` "I got it", `Some(false)` "I did
+    /// not receive it", `None` nothing yet.
+    pub received: Option<bool>,
 }
 
 /// A platform update (a message or a button press), to handle it once.
@@ -178,6 +183,16 @@ pub struct ProtectionDue {
     pub ends: DateTime<Utc>,
     /// The parcel's stage.
     pub stage: Option<Stage>,
+}
+
+/// A subscription to a delivered parcel whose buyer-protection deadline is near and
+/// whose buyer has not confirmed the delivery: reminded when the delivery is doubtful.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveredDue {
+    /// The subscription's deadline.
+    pub due: ProtectionDue,
+    /// `Some(false)` when the buyer said it did not arrive.
+    pub received: Option<bool>,
 }
 
 /// A handoff number to link to a parcel and poll from now on.
@@ -399,6 +414,42 @@ pub trait Store: Send + Sync + 'static {
         parcel: ParcelId,
         ends: Option<DateTime<Utc>>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets (or clears) when the buyer ordered the parcel.
+    /// MUST return [`StoreError::NotFound`] when the chat does not follow the parcel.
+    fn set_ordered(
+        &self,
+        chat: ChatId,
+        parcel: ParcelId,
+        ordered_at: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets (or clears) the chat's label for the parcel (the conversation keeps labels
+    /// unique per chat). MUST return [`StoreError::NotFound`] when the chat does not
+    /// follow the parcel.
+    fn set_label(
+        &self,
+        chat: ChatId,
+        parcel: ParcelId,
+        label: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records what the buyer said of the delivery (see [`SubscriptionView::received`]).
+    /// MUST return [`StoreError::NotFound`] when the chat does not follow the parcel.
+    fn set_received(
+        &self,
+        chat: ChatId,
+        parcel: ParcelId,
+        received: Option<bool>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Subscriptions with a protection deadline in `(from, to]` whose parcel is
+    /// delivered and whose buyer has not said "I got it".
+    fn delivered_protection_due(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<DeliveredDue>, StoreError>> + Send;
 
     /// The parcel's numbers, the originally tracked one first.
     fn parcel_numbers(

@@ -28,9 +28,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::{
-    BulkParcel, ChatId, ChatRef, ChatSettings, DueNumber, Notice, OutboxMessage, ParcelId, ParcelNumber,
-    PollRecord, ProtectionDue, QueuedReply, Store, StoreError, Subscribed, SubscriptionId, SubscriptionView,
-    UpdateRef,
+    BulkParcel, ChatId, ChatRef, ChatSettings, DeliveredDue, DueNumber, Notice, OutboxMessage, ParcelId,
+    ParcelNumber, PollRecord, ProtectionDue, QueuedReply, Store, StoreError, Subscribed, SubscriptionId,
+    SubscriptionView, UpdateRef,
 };
 use crate::clock::Saturating;
 use crate::interpret::{Event, Stage};
@@ -557,7 +557,7 @@ impl Store for SqlStore {
     async fn subscriptions(&self, chat: ChatId) -> Result<Vec<SubscriptionView>, StoreError> {
         let rows = sqlx::query(
             "SELECT s.id, s.parcel_id, s.label, p.stage, t.number, p.last_event_at, s.protection_ends, \
-             s.user_id, s.created_at, s.created_by \
+             s.user_id, s.created_at, s.created_by, s.ordered_at, s.received \
              FROM subscriptions s JOIN parcels p ON p.id = s.parcel_id \
              JOIN tracking_numbers t ON t.parcel_id = s.parcel_id \
              WHERE s.chat_id = $1 ORDER BY s.id, t.linked_from IS NOT NULL, t.number",
@@ -583,6 +583,11 @@ impl Store for SqlStore {
                     user: row.try_get(7).map_err(internal)?,
                     created_at: from_millis(row.try_get(8).map_err(internal)?),
                     created_by: row.try_get(9).map_err(internal)?,
+                    ordered_at: optional_time(&row, 10)?,
+                    received: row
+                        .try_get::<Option<i64>, _>(11)
+                        .map_err(internal)?
+                        .map(|received| received != 0),
                 }),
             }
         }
@@ -863,6 +868,81 @@ impl Store for SqlStore {
             .bind(parcel.0),
         )
         .await
+    }
+
+    async fn set_ordered(
+        &self,
+        chat: ChatId,
+        parcel: ParcelId,
+        ordered_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.update_one(
+            sqlx::query("UPDATE subscriptions SET ordered_at = $1 WHERE chat_id = $2 AND parcel_id = $3")
+                .bind(ordered_at.map(millis))
+                .bind(chat.0)
+                .bind(parcel.0),
+        )
+        .await
+    }
+
+    async fn set_label(&self, chat: ChatId, parcel: ParcelId, label: Option<&str>) -> Result<(), StoreError> {
+        self.update_one(
+            sqlx::query("UPDATE subscriptions SET label = $1 WHERE chat_id = $2 AND parcel_id = $3")
+                .bind(label.map(str::to_owned))
+                .bind(chat.0)
+                .bind(parcel.0),
+        )
+        .await
+    }
+
+    async fn set_received(
+        &self,
+        chat: ChatId,
+        parcel: ParcelId,
+        received: Option<bool>,
+    ) -> Result<(), StoreError> {
+        self.update_one(
+            sqlx::query("UPDATE subscriptions SET received = $1 WHERE chat_id = $2 AND parcel_id = $3")
+                .bind(received.map(i64::from))
+                .bind(chat.0)
+                .bind(parcel.0),
+        )
+        .await
+    }
+
+    async fn delivered_protection_due(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DeliveredDue>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.chat_id, s.parcel_id, s.protection_ends, p.stage, s.received FROM subscriptions s \
+             JOIN parcels p ON p.id = s.parcel_id \
+             WHERE s.protection_ends > $1 AND s.protection_ends <= $2 \
+             AND p.stage = 'delivered' AND (s.received IS NULL OR s.received = 0) \
+             ORDER BY s.protection_ends, s.id",
+        )
+        .bind(millis(from))
+        .bind(millis(to))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveredDue {
+                    due: ProtectionDue {
+                        chat: ChatId(row.try_get(0).map_err(internal)?),
+                        parcel: ParcelId(row.try_get(1).map_err(internal)?),
+                        ends: from_millis(row.try_get(2).map_err(internal)?),
+                        stage: stage_of(row.try_get(3).map_err(internal)?),
+                    },
+                    received: row
+                        .try_get::<Option<i64>, _>(4)
+                        .map_err(internal)?
+                        .map(|received| received != 0),
+                })
+            })
+            .collect()
     }
 
     async fn parcel_numbers(&self, parcel: ParcelId) -> Result<Vec<ParcelNumber>, StoreError> {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bot_core::clock::{Clock, Saturating, SimulatedClock};
 use bot_core::conversation::parse::{
-    asks_if_fake, clean_label, deadline, numbers_and_label, parse, wait_duration,
+    clean_label, deadline, numbers_and_label, order_date, parse, read_message, wait_duration,
 };
 use bot_core::conversation::{ChatLimits, Incoming, Input};
 use bot_core::interpret::event::parse_time;
@@ -127,6 +127,7 @@ proptest! {
             shipped_at: shipped.map(|t| with_offset(t, -offset)),
             destination: Some(Destination { country: Some("NL".to_owned()), city: Some("Utrecht".to_owned()) }),
             protection_ends: ends.map(|t| with_offset(t, offset)),
+            asked_at: None,
             events: events
                 .into_iter()
                 .map(|(at, offset, text)| Event {
@@ -333,7 +334,7 @@ fn parsers_survive_a_hundred_thousand_generated_inputs() {
             parse(&input),
             numbers_and_label(&input),
             clean_label(&input),
-            asks_if_fake(&input),
+            read_message(&input),
         );
         if let Some(waited) = wait_duration(&input) {
             assert!(
@@ -345,6 +346,7 @@ fn parsers_survive_a_hundred_thousand_generated_inputs() {
         let _ = parse_time(&input, Some(&input));
         let _ = parse_time(&generated_time(&mut rng), Some(&input));
         let _ = deadline(&input, now, zone);
+        let _ = order_date(&input, now, zone);
         // Every tenth input also becomes an `assess` case: the same text as number, event
         // text and location, with times of any shape.
         if round % 10 == 0 {
@@ -440,6 +442,7 @@ fn case(events: Vec<Event>) -> AssessInput {
         shipped_at: None,
         destination: None,
         protection_ends: None,
+        asked_at: None,
         events,
         linked_numbers: Vec::new(),
         sources: Default::default(),

@@ -153,7 +153,7 @@ async fn a_parcel_with_a_handoff_reaches_both_subscribers_in_order() {
         "The local post or courier has taken over, often under a new tracking number. (Tue 6 Oct 12:00) / New tracking number with PostNL: 3SCNLA55965961. I follow it for you; nothing to do.",
         "The parcel is moving inside the destination country. (Wed 7 Oct 12:00)",
         "The parcel is out for delivery; it will probably arrive today. (Thu 8 Oct 08:00)",
-        "The parcel is marked as delivered. (Thu 8 Oct 14:00)",
+        "The parcel is marked as delivered. (Thu 8 Oct 14:00, Utrecht, the Netherlands)",
     ];
     assert_eq!(story, expected);
     // The handoff number is polled on its own and polling stops after delivery.
@@ -225,10 +225,10 @@ async fn a_silence_past_the_act_limit_gives_one_advice() {
     world.subscribe(&alice, "RB104729336CN").await;
     world.run_for(Duration::days(12), Duration::hours(1)).await;
     let sent = world.telegram.sent();
-    let advice = messages_containing(&sent, "No news for");
+    let advice = messages_containing(&sent, "no first scan");
     assert_eq!(advice.len(), 1, "{sent:#?}");
     assert!(
-        advice[0].contains("No news for 7 days without a first scan"),
+        advice[0].contains("Still no first scan after 7 days: a first scan normally comes within 7 days."),
         "{}",
         advice[0]
     );
@@ -257,6 +257,7 @@ async fn queue_messages(world: &World, chat: &ChatRef, count: u32, offset: u32) 
             stage: bot_core::interpret::Stage::Customs,
             at: None,
             next_step: "next.wait_until".to_owned(),
+            delivery: None,
         };
         store
             .enqueue(

@@ -705,3 +705,65 @@ fn classification_takes_empty_and_huge_texts() {
         .collect();
     let _ = classify(None, &noise);
 }
+
+#[track_caller]
+fn check_doubts(
+    place: Option<&str>,
+    region: Option<&str>,
+    ordered_days_before_delivery: Option<i64>,
+    asked_days_after_delivery: i64,
+    expect: &[&str],
+) {
+    use bot_core::interpret::judge::{DeliveryFacts, OrderFacts, delivery_doubts};
+    let delivered = t("2026-12-07T12:00:00+00:00").to_utc();
+    let country = region.and_then(bot_core::interpret::place::country_of);
+    let facts = DeliveryFacts {
+        place,
+        region,
+        country,
+        first_event_at: Some(delivered - chrono::Duration::days(9)),
+        delivered_at: Some(delivered),
+    };
+    let order = OrderFacts {
+        ordered_at: ordered_days_before_delivery.map(|days| delivered - chrono::Duration::days(days)),
+        country: Some("FR".to_owned()),
+        city: Some("Paris".to_owned()),
+        asked_at: Some(delivered + chrono::Duration::days(asked_days_after_delivery)),
+        ..OrderFacts::default()
+    };
+    assert_eq!(delivery_doubts(&facts, &order), expect, "{place:?} {region:?}");
+}
+
+#[test]
+fn deliveries_are_checked_against_the_order() {
+    check_doubts(Some("Paris 75011"), None, Some(12), 1, &[]);
+    check_doubts(
+        Some("Lille, France"),
+        None,
+        Some(12),
+        1,
+        &["delivered_in_other_city"],
+    );
+    // The country from the delivery's own place, else from the destination side.
+    check_doubts(
+        Some("Utrecht, NL"),
+        None,
+        Some(12),
+        1,
+        &["delivered_in_other_country"],
+    );
+    check_doubts(
+        None,
+        Some("Utrecht, NL"),
+        Some(12),
+        1,
+        &["delivered_in_other_country"],
+    );
+    // A hub in another city says nothing about the delivery's city.
+    check_doubts(None, Some("Lyon, FR"), Some(12), 1, &[]);
+    check_doubts(Some("Paris"), None, Some(3), 1, &["delivered_before_order"]);
+    // Without an order date, a delivery weeks before the buyer asked is a doubt.
+    check_doubts(Some("Paris"), None, None, 30, &["ended_before_asked"]);
+    check_doubts(Some("Paris"), None, None, 5, &[]);
+    check_doubts(Some("Paris"), None, Some(12), 30, &[]);
+}

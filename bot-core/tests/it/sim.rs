@@ -76,6 +76,7 @@ async fn run(number: &TrackingNumber, days: i64) -> Trace {
                 city: Some(city.to_owned()),
             }),
             protection_ends: None,
+            asked_at: None,
             events: events.iter().cloned().collect(),
             linked_numbers: linked.clone(),
             sources: Default::default(),

@@ -785,6 +785,94 @@ async fn ledger_contract(store: &SqlStore, label: &str) {
     );
 }
 
+/// What the buyer tells about a subscription (order date, label, "I got it"), and the
+/// reminders due after a delivery the buyer did not confirm.
+async fn answers_contract(store: &impl Store, label: &str) {
+    let now = start();
+    let id = store
+        .upsert_chat(&ChatRef::new("telegram", &unique("answers")).expect("chat"), now)
+        .await
+        .expect("chat");
+    let lamp = store
+        .subscribe(id, &number("LX123456785CN"), Some("lamp"), None, now)
+        .await
+        .expect("subscribe")
+        .parcel;
+    let desk = store
+        .subscribe(id, &number("RB123456785CN"), None, None, now)
+        .await
+        .expect("subscribe")
+        .parcel;
+    let view = &store.subscriptions(id).await.expect("list")[0];
+    assert_eq!((view.ordered_at, view.received), (None, None), "{label}");
+    let ordered = now - Duration::days(9);
+    store.set_ordered(id, lamp, Some(ordered)).await.expect("ordered");
+    store.set_label(id, lamp, Some("desk lamp")).await.expect("label");
+    store.set_received(id, lamp, Some(false)).await.expect("received");
+    store.set_received(id, desk, Some(true)).await.expect("received");
+    let views = store.subscriptions(id).await.expect("list");
+    assert_eq!(views[0].ordered_at, Some(ordered), "{label}");
+    assert_eq!(views[0].label.as_deref(), Some("desk lamp"), "{label}");
+    assert_eq!(views[0].received, Some(false), "{label}");
+    assert_eq!(views[1].received, Some(true), "{label}");
+    let elsewhere = ParcelId(lamp.0 + 1000);
+    for result in [
+        store.set_ordered(id, elsewhere, None).await,
+        store.set_label(id, elsewhere, None).await,
+        store.set_received(id, elsewhere, None).await,
+    ] {
+        assert!(matches!(result, Err(StoreError::NotFound)), "{label}: {result:?}");
+    }
+    // Both delivered, both with a deadline: only the one not confirmed is due.
+    let ends = now + Duration::days(3);
+    for (parcel, numbered) in [(lamp, "LX123456785CN"), (desk, "RB123456785CN")] {
+        store
+            .set_protection(id, parcel, Some(ends))
+            .await
+            .expect("protect");
+        store
+            .record_poll(
+                PollRecord {
+                    number: numbered.to_owned(),
+                    parcel,
+                    events: vec![event(0, "Delivered")],
+                    stage: Some(Stage::Delivered),
+                    last_event_at: Some(start()),
+                    next_poll_at: None,
+                    links: Vec::new(),
+                    notices: Vec::new(),
+                    parcel_changed: true,
+                    facts: None,
+                },
+                now,
+            )
+            .await
+            .expect("delivered");
+    }
+    assert!(
+        store
+            .protection_due(now, now + Duration::days(7))
+            .await
+            .expect("due")
+            .iter()
+            .all(|due| due.chat != id),
+        "{label}: delivered parcels are not due the ordinary way"
+    );
+    let due: Vec<_> = store
+        .delivered_protection_due(now, now + Duration::days(7))
+        .await
+        .expect("due")
+        .into_iter()
+        .filter(|due| due.due.chat == id)
+        .collect();
+    assert_eq!(due.len(), 1, "{label}: {due:?}");
+    assert_eq!(
+        (due[0].due.parcel, due[0].received),
+        (lamp, Some(false)),
+        "{label}"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store_keeps_the_contract() {
     let store = sqlite_store().await;
@@ -794,6 +882,7 @@ async fn sqlite_store_keeps_the_contract() {
     concurrent_leases(&sqlite_store().await, "sqlite").await;
     round_contract(&sqlite_store().await, "sqlite").await;
     ledger_contract(&sqlite_store().await, "sqlite").await;
+    answers_contract(&sqlite_store().await, "sqlite").await;
 }
 
 #[tokio::test]
@@ -823,6 +912,11 @@ async fn postgres_store_keeps_the_contract() {
     };
     round_contract(&store, "postgres").await;
     ledger_contract(&store, "postgres").await;
+    drop_postgres(store, &name).await;
+    let Some((store, name)) = postgres_store().await else {
+        return;
+    };
+    answers_contract(&store, "postgres").await;
     drop_postgres(store, &name).await;
 }
 
@@ -1098,7 +1192,10 @@ async fn postgres_migrations_run_once_when_two_instances_start_together() {
             second.expect("the second instance starts too"),
         );
         let applied = first.applied_migrations().await.expect("migrations");
-        assert_eq!(applied, (1..=7).collect::<Vec<i64>>(), "each migration once");
+        let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/postgres"))
+            .expect("migrations")
+            .count() as i64;
+        assert_eq!(applied, (1..=files).collect::<Vec<i64>>(), "each migration once");
         // Both work on the one schema.
         let chat = ChatRef::new("telegram", "1").expect("chat");
         let id = first.upsert_chat(&chat, start()).await.expect("chat");
