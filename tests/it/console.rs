@@ -84,7 +84,15 @@ fn a_journey_from_export_to_delivery() {
             "cleared export",
             "normal at this stage",
             "Export customs clearance started (Hong Kong)",
+            "Expected delivery: between Tue 6 Oct 2026 and Sun 11 Oct 2026 (the carrier's estimate).",
             "[1] Is it fake?",
+        ],
+    );
+    assert_says(
+        &out,
+        "/list",
+        &[
+            "headphones (RB104729000CN): export, last news Thu 1 Oct 08:00, expected between Tue 6 Oct 2026 and Sun 11 Oct 2026",
         ],
     );
     assert_says(

@@ -13,6 +13,7 @@
 //! Layout: this module handles commands; [`parse`] reads input; [`render`] builds the
 //! longer replies (status, list, verdicts, messages for the seller, evidence).
 
+mod journey;
 pub mod parse;
 pub mod render;
 
@@ -604,10 +605,9 @@ impl<S: Store, C: Clock> Conversation<S, C> {
 
     async fn list(&self, context: &Context<'_>) -> Result<Vec<Answer>, StoreError> {
         let views = self.engine.store().subscriptions(context.chat).await?;
-        Ok(vec![self.private(
-            context,
-            render::list(&views, context.settings.time_zone.as_str(), false),
-        )])
+        let reply = render::list(&views, context.settings.time_zone.as_str(), false);
+        let reply = self.list_with_expected(context, &views, reply).await?;
+        Ok(vec![self.private(context, reply)])
     }
 
     /// Finds the chat's parcel named by `args` (a number or a label); with no argument
@@ -655,6 +655,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
         let (assessment, events) = self.assess(context, view).await?;
         // The details go privately, so they may show the whole number.
         let reply = render::status(view, &assessment, &events, &context.settings.time_zone, false);
+        let reply = self.with_expected(context, view, reply).await?;
         Ok(vec![self.private(context, reply)])
     }
 
