@@ -30,6 +30,7 @@ pub mod engine;
 pub mod interpret;
 pub mod messages;
 pub mod number;
+pub mod picture;
 pub mod provider;
 pub mod push;
 pub mod reply;

@@ -103,6 +103,16 @@ fn english(id: &str) -> Option<&'static str> {
         "expected.provider" => "Expected delivery: {window} (the carrier's estimate).",
         "expected.normal" => "Expected delivery: {window} (from how long the remaining legs normally take).",
         "expected.list" => "expected {window}",
+        "journey.leg.origin" => "Origin",
+        "journey.leg.export" => "Export",
+        "journey.leg.flight" => "Flight",
+        "journey.leg.customs" => "Arrival, customs",
+        "journey.leg.last_mile" => "Last mile",
+        "journey.delivery" => "Delivery",
+        "journey.expected" => "expected {window}",
+        "journey.delivered" => "delivered {date}",
+        "journey.handoff" => "new number {number}",
+        "journey.now" => "now · quiet {days} d",
         "next.message_seller" => {
             "Next: message the seller and ask what is happening and for a new tracking number if there is one."
         }
