@@ -140,9 +140,10 @@ pub fn run(settings: &Settings, script: Option<&Path>, start: Option<DateTime<Ut
         ));
         let conversation =
             Arc::new(Conversation::new(Arc::clone(&engine), settings.limits).with_demo_home(sim::buyer_home));
+        let pictures = settings.data_dir.join("pictures");
         let result = match script {
-            Some(path) => run_script(&conversation, &clock, path, &printed).await,
-            None => run_interactive(&conversation, &clock).await,
+            Some(path) => run_script(&conversation, &clock, path, &printed, &pictures).await,
+            None => run_interactive(&conversation, &clock, &pictures).await,
         };
         if let Err(error) = std::fs::write(&clock_file, clock.now().to_rfc3339()) {
             tracing::warn!(%error, "could not save the simulated time");
@@ -199,7 +200,7 @@ fn to_input(line: &str, buttons: &[Action]) -> Input {
     }
 }
 
-fn render_answers(answers: &[Answer], buttons: &mut Vec<Action>) -> String {
+fn render_answers(answers: &[Answer], buttons: &mut Vec<Action>, pictures: &Path) -> String {
     buttons.clear();
     let mut out = Vec::new();
     for answer in answers {
@@ -207,6 +208,18 @@ fn render_answers(answers: &[Answer], buttons: &mut Vec<Action>) -> String {
         // Buttons become numbered choices the user can type.
         let rows = std::mem::take(&mut text.buttons);
         let mut lines = vec![indent(&text.to_plain())];
+        // A picture cannot be shown in a terminal: it is written under the data dir.
+        if let Some(image) = text.image.take() {
+            let path = pictures.join(&image.name);
+            let written = std::fs::create_dir_all(pictures).and_then(|()| std::fs::write(&path, &image.png));
+            lines.push(match written {
+                Ok(()) => format!("   🖼 picture: {}", path.display()),
+                Err(error) => format!(
+                    "   🖼 the picture could not be written to {}: {error}",
+                    path.display()
+                ),
+            });
+        }
         let choices: Vec<String> = rows
             .iter()
             .flatten()
@@ -228,6 +241,7 @@ async fn handle_line(
     clock: &SimulatedClock,
     line: &str,
     buttons: &mut Vec<Action>,
+    pictures: &Path,
 ) -> anyhow::Result<String> {
     let trimmed = line.trim();
     if let Some(rest) = trimmed.strip_prefix("/wait") {
@@ -253,7 +267,7 @@ async fn handle_line(
     let answers = conversation.handle(incoming).await;
     // Whatever the command queued goes out now, as it would on a platform.
     conversation.engine().tick().await.context("engine tick")?;
-    Ok(render_answers(&answers, buttons))
+    Ok(render_answers(&answers, buttons, pictures))
 }
 
 async fn run_script(
@@ -261,6 +275,7 @@ async fn run_script(
     clock: &SimulatedClock,
     path: &Path,
     printed: &Mutex<Vec<String>>,
+    pictures: &Path,
 ) -> anyhow::Result<()> {
     let script = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let stdout = std::io::stdout();
@@ -276,7 +291,7 @@ async fn run_script(
             continue;
         }
         writeln!(out, "you> {line}")?;
-        let reply = handle_line(conversation, clock, line, &mut buttons).await?;
+        let reply = handle_line(conversation, clock, line, &mut buttons, pictures).await?;
         for message in printed.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
             writeln!(out, "{message}")?;
         }
@@ -290,6 +305,7 @@ async fn run_script(
 async fn run_interactive(
     conversation: &Arc<ConsoleConversation>,
     clock: &SimulatedClock,
+    pictures: &Path,
 ) -> anyhow::Result<()> {
     println!(
         "parcelbot console: simulated carrier, simulated time (1 s = 1 min; /wait 3d jumps ahead), data in the embedded SQLite store (set TELEGRAM_BOT_TOKEN to go live on Telegram). /help lists commands; Ctrl-D quits."
@@ -343,7 +359,7 @@ async fn run_interactive(
             continue;
         };
         if !line.trim().is_empty() {
-            let reply = handle_line(conversation, clock, &line, &mut buttons).await?;
+            let reply = handle_line(conversation, clock, &line, &mut buttons, pictures).await?;
             println!("{reply}");
         }
         print!("you> ");

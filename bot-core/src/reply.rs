@@ -12,6 +12,17 @@ pub struct Reply {
     pub blocks: Vec<Block>,
     /// Buttons under the message, in rows.
     pub buttons: Vec<Vec<Button>>,
+    /// A picture sent with the message (the journey picture); the text is its caption.
+    pub image: Option<Image>,
+}
+
+/// A picture attached to a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// A file name for platforms that want one (`journey.png`).
+    pub name: String,
+    /// The PNG bytes.
+    pub png: Vec<u8>,
 }
 
 /// A piece of a reply.
@@ -53,6 +64,8 @@ pub enum Action {
     Seller(i64),
     /// Dispute evidence for the parcel.
     Evidence(i64),
+    /// The journey picture of the parcel.
+    Journey(i64),
     /// Yes, forget everything about this chat.
     ForgetConfirm,
     /// No, keep everything.
@@ -73,6 +86,7 @@ impl Action {
             Action::Protect(parcel) => format!("p:{parcel}"),
             Action::Seller(parcel) => format!("m:{parcel}"),
             Action::Evidence(parcel) => format!("e:{parcel}"),
+            Action::Journey(parcel) => format!("j:{parcel}"),
             Action::ForgetConfirm => "fy".to_owned(),
             Action::ForgetCancel => "fn".to_owned(),
         }
@@ -96,6 +110,7 @@ impl Action {
             Some(("p", rest)) => parcel(rest).map(Action::Protect),
             Some(("m", rest)) => parcel(rest).map(Action::Seller),
             Some(("e", rest)) => parcel(rest).map(Action::Evidence),
+            Some(("j", rest)) => parcel(rest).map(Action::Journey),
             None if data == "fy" => Some(Action::ForgetConfirm),
             None if data == "fn" => Some(Action::ForgetCancel),
             _ => None,
@@ -109,6 +124,7 @@ impl Reply {
         Reply {
             blocks: vec![Block::Text(text.into())],
             buttons: Vec::new(),
+            image: None,
         }
     }
 

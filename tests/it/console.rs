@@ -107,7 +107,22 @@ fn a_journey_from_export_to_delivery() {
     assert_says(
         &out,
         "/status headphones",
-        &["international leg", "Departed from departure country/region"],
+        &[
+            "international leg",
+            "Departed from departure country/region",
+            "Journey",
+        ],
+    );
+    assert_says(
+        &out,
+        "/journey headphones",
+        &[
+            "📦 headphones (RB104729000CN)",
+            "international leg",
+            "Expected delivery:",
+            "🖼 picture: ",
+            "journey-1.png",
+        ],
     );
     assert_says(
         &out,

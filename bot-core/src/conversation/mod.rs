@@ -143,6 +143,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("seller", "A message to send the seller about a parcel"),
     ("evidence", "Tracking history and facts for a dispute"),
+    ("journey", "A picture of the journey: /journey <number or label>"),
     ("country", "Where you live: /country <country> [city]"),
     ("timezone", "Your time zone: /timezone Europe/Madrid"),
     ("forget", "Delete everything I know about this chat"),
@@ -277,6 +278,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                 "protect" => self.protect(context, &args).await,
                 "seller" => self.seller(context, &args).await,
                 "evidence" => self.evidence(context, &args).await,
+                "journey" => self.journey(context, &args).await,
                 "country" => self.country(context, &args).await,
                 "timezone" => self.timezone(context, &args).await,
                 "forget" => Ok(self.ask_forget(context)),
@@ -323,6 +325,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                     .remove(&context.incoming.chat);
                 Ok(one(Reply::text("Nothing was deleted.")))
             }
+            Action::Journey(parcel) => self.journey_button(context, parcel).await,
             Action::Status(parcel)
             | Action::Stop(parcel)
             | Action::Protect(parcel)
