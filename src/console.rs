@@ -74,7 +74,7 @@ impl Notifier for ConsoleNotifier {
             let text = format!(
                 "🔔 [{}]\n{}",
                 format_time(self.clock.now(), "UTC"),
-                render_reply(reply, &mut buttons)
+                render_reply(reply, &mut buttons, None)
             );
             drop(buttons);
             if self.interactive {
@@ -151,9 +151,10 @@ pub fn run(settings: &Settings, script: Option<&Path>, start: Option<DateTime<Ut
         );
         let conversation =
             Arc::new(Conversation::new(Arc::clone(&engine), settings.limits).with_demo_home(sim::buyer_home));
+        let pictures = settings.data_dir.join("pictures");
         let result = match script {
-            Some(path) => run_script(&conversation, &clock, path, &printed, &buttons).await,
-            None => run_interactive(&conversation, &clock, &buttons).await,
+            Some(path) => run_script(&conversation, &clock, path, &printed, &buttons, &pictures).await,
+            None => run_interactive(&conversation, &clock, &buttons, &pictures).await,
         };
         if let Err(error) = std::fs::write(&clock_file, clock.now().to_rfc3339()) {
             tracing::warn!(%error, "could not save the simulated time");
@@ -211,25 +212,38 @@ fn to_input(line: &str, buttons: &[Action]) -> Input {
 }
 
 /// The answers to one line, with their buttons numbered (they replace the choices of
-/// earlier messages).
-fn render_answers(answers: &[Answer], buttons: &mut Vec<Action>) -> String {
+/// earlier messages); their pictures written under `pictures`.
+fn render_answers(answers: &[Answer], buttons: &mut Vec<Action>, pictures: &Path) -> String {
     if answers.is_empty() {
         return String::new();
     }
     buttons.clear();
     answers
         .iter()
-        .map(|answer| render_reply(&answer.reply, buttons))
+        .map(|answer| render_reply(&answer.reply, buttons, Some(pictures)))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-/// One reply, indented, its buttons numbered after those already in `buttons`.
-fn render_reply(reply: &Reply, buttons: &mut Vec<Action>) -> String {
+/// One reply, indented, its buttons numbered after those already in `buttons`; its
+/// picture, if any, written under `pictures`.
+fn render_reply(reply: &Reply, buttons: &mut Vec<Action>, pictures: Option<&Path>) -> String {
     let mut text = reply.clone();
     // Buttons become numbered choices the user can type.
     let rows = std::mem::take(&mut text.buttons);
     let mut lines = vec![indent(&text.to_plain())];
+    // A picture cannot be shown in a terminal: it is written under the data dir.
+    if let (Some(image), Some(pictures)) = (text.image.take(), pictures) {
+        let path = pictures.join(&image.name);
+        let written = std::fs::create_dir_all(pictures).and_then(|()| std::fs::write(&path, &image.png));
+        lines.push(match written {
+            Ok(()) => format!("   🖼 picture: {}", path.display()),
+            Err(error) => format!(
+                "   🖼 the picture could not be written to {}: {error}",
+                path.display()
+            ),
+        });
+    }
     let choices: Vec<String> = rows
         .iter()
         .flatten()
@@ -249,6 +263,7 @@ async fn handle_line(
     clock: &SimulatedClock,
     line: &str,
     buttons: &Mutex<Vec<Action>>,
+    pictures: &Path,
 ) -> anyhow::Result<String> {
     let trimmed = line.trim();
     if let Some(rest) = trimmed.strip_prefix("/wait") {
@@ -275,7 +290,7 @@ async fn handle_line(
     // Whatever the command queued goes out now, as it would on a platform.
     conversation.engine().tick().await.context("engine tick")?;
     let mut buttons = buttons.lock().unwrap_or_else(PoisonError::into_inner);
-    Ok(render_answers(&answers, &mut buttons))
+    Ok(render_answers(&answers, &mut buttons, pictures))
 }
 
 async fn run_script(
@@ -284,6 +299,7 @@ async fn run_script(
     path: &Path,
     printed: &Mutex<Vec<String>>,
     buttons: &Mutex<Vec<Action>>,
+    pictures: &Path,
 ) -> anyhow::Result<()> {
     let script = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let stdout = std::io::stdout();
@@ -298,7 +314,7 @@ async fn run_script(
             continue;
         }
         writeln!(out, "you> {line}")?;
-        let reply = handle_line(conversation, clock, line, buttons).await?;
+        let reply = handle_line(conversation, clock, line, buttons, pictures).await?;
         for message in printed.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
             writeln!(out, "{message}")?;
         }
@@ -313,6 +329,7 @@ async fn run_interactive(
     conversation: &Arc<ConsoleConversation>,
     clock: &SimulatedClock,
     buttons: &Mutex<Vec<Action>>,
+    pictures: &Path,
 ) -> anyhow::Result<()> {
     println!(
         "parcelbot console: simulated carrier, simulated time (1 s = 1 min; /wait 3d jumps ahead), data in the embedded SQLite store (set TELEGRAM_BOT_TOKEN to go live on Telegram). /help lists commands; Ctrl-D quits."
@@ -365,7 +382,7 @@ async fn run_interactive(
             continue;
         };
         if !line.trim().is_empty() {
-            let reply = handle_line(conversation, clock, &line, buttons).await?;
+            let reply = handle_line(conversation, clock, &line, buttons, pictures).await?;
             println!("{reply}");
         }
         print!("you> ");

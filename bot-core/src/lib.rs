@@ -33,6 +33,7 @@ pub mod interpret;
 pub mod messages;
 pub mod number;
 pub mod ops;
+pub mod picture;
 pub mod provider;
 pub mod push;
 pub mod reply;

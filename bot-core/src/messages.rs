@@ -98,6 +98,22 @@ fn english(id: &str) -> Option<&'static str> {
         "notice.invalid_number" => {
             "{source} says {number} is not a valid tracking number, so I stopped following it. Check the number on the order page and send me the correct one."
         }
+        "notice.expected_moved" => "The carrier now expects to deliver {window}.",
+        "expected.window" => "between {earliest} and {latest}",
+        "expected.day" => "on {date}",
+        "expected.provider" => "Expected delivery: {window} (the carrier's estimate).",
+        "expected.normal" => "Expected delivery: {window} (from how long the remaining legs normally take).",
+        "expected.list" => "expected {window}",
+        "journey.leg.origin" => "Origin",
+        "journey.leg.export" => "Export",
+        "journey.leg.flight" => "Flight",
+        "journey.leg.customs" => "Arrival, customs",
+        "journey.leg.last_mile" => "Last mile",
+        "journey.delivery" => "Delivery",
+        "journey.expected" => "expected {window}",
+        "journey.delivered" => "delivered {date}",
+        "journey.handoff" => "new number {number}",
+        "journey.now" => "now · quiet {days} d",
         "next.message_seller" => {
             "Next: message the seller and ask what is happening and for a new tracking number if there is one."
         }

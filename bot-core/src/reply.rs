@@ -17,6 +17,20 @@ pub struct Reply {
     pub blocks: Vec<Block>,
     /// Buttons under the message, in rows.
     pub buttons: Vec<Vec<Button>>,
+    /// A picture sent with the message (the journey picture); the text is its caption.
+    /// Not kept in the outbox: a reply sent late goes with its caption alone, rather than
+    /// tens of kilobytes of PNG in every queued row.
+    #[serde(skip)]
+    pub image: Option<Image>,
+}
+
+/// A picture attached to a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// A file name for platforms that want one (`journey.png`).
+    pub name: String,
+    /// The PNG bytes.
+    pub png: Vec<u8>,
 }
 
 /// A piece of a reply.
@@ -60,6 +74,8 @@ pub enum Action {
     Seller(i64),
     /// Dispute evidence for the parcel.
     Evidence(i64),
+    /// The journey picture of the parcel.
+    Journey(i64),
     /// Yes, forget everything about this chat.
     ForgetConfirm,
     /// No, keep everything.
@@ -86,6 +102,7 @@ impl Action {
             Action::Protect(parcel) => format!("p:{parcel}"),
             Action::Seller(parcel) => format!("m:{parcel}"),
             Action::Evidence(parcel) => format!("e:{parcel}"),
+            Action::Journey(parcel) => format!("j:{parcel}"),
             Action::ForgetConfirm => "fy".to_owned(),
             Action::ForgetCancel => "fn".to_owned(),
             Action::Received(parcel) => format!("r:{parcel}"),
@@ -126,6 +143,7 @@ impl Action {
                 };
                 parcel(id).map(|id| Action::Ordered(id, days))
             }
+            Some(("j", rest)) => parcel(rest).map(Action::Journey),
             None if data == "fy" => Some(Action::ForgetConfirm),
             None if data == "fn" => Some(Action::ForgetCancel),
             _ => None,
@@ -153,6 +171,7 @@ impl Reply {
         Reply {
             blocks: vec![Block::Text(text.into())],
             buttons: Vec::new(),
+            image: None,
         }
     }
 

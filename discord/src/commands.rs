@@ -51,7 +51,7 @@ fn options(name: &str) -> Vec<CreateCommandOption> {
             .max_length(48),
         ],
         "fake" => vec![number_option()],
-        "status" | "seller" | "evidence" => vec![parcel_option(false)],
+        "status" | "seller" | "evidence" | "journey" => vec![parcel_option(false)],
         "untrack" => vec![parcel_option(true)],
         "protect" => vec![
             parcel_option(true),

@@ -93,7 +93,15 @@ fn a_journey_from_export_to_delivery() {
             "cleared export",
             "normal at this stage",
             "Export customs clearance started (Hong Kong)",
+            "Expected delivery: between Tue 6 Oct 2026 and Sun 11 Oct 2026 (the carrier's estimate).",
             "[1] Is it fake?",
+        ],
+    );
+    assert_says(
+        &out,
+        "/list",
+        &[
+            "headphones (RB104729000CN): export, last news Thu 1 Oct 08:00, expected between Tue 6 Oct 2026 and Sun 11 Oct 2026",
         ],
     );
     assert_says(
@@ -108,7 +116,22 @@ fn a_journey_from_export_to_delivery() {
     assert_says(
         &out,
         "/status headphones",
-        &["international leg", "Departed from departure country/region"],
+        &[
+            "international leg",
+            "Departed from departure country/region",
+            "Journey",
+        ],
+    );
+    assert_says(
+        &out,
+        "/journey headphones",
+        &[
+            "📦 headphones (RB104729000CN)",
+            "international leg",
+            "Expected delivery:",
+            "🖼 picture: ",
+            "journey-1.png",
+        ],
     );
     assert_says(
         &out,

@@ -17,6 +17,7 @@
 //! Layout: this module handles commands; [`parse`] reads input; [`render`] builds the
 //! longer replies (status, list, verdicts, messages for the seller, evidence).
 
+mod journey;
 pub mod parse;
 pub mod render;
 
@@ -221,6 +222,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("seller", "A message to send the seller about a parcel"),
     ("evidence", "Tracking history and facts for a dispute"),
+    ("journey", "A picture of the journey: /journey <number or label>"),
     ("country", "Where you live: /country <country> [city]"),
     ("timezone", "Your time zone: /timezone Europe/Madrid"),
     ("forget", "Delete everything I know about this chat"),
@@ -457,6 +459,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                 "received" => self.received_command(context, &args).await,
                 "seller" => self.seller(context, &args).await,
                 "evidence" => self.evidence(context, &args).await,
+                "journey" => self.journey(context, &args).await,
                 "country" => self.country(context, &args).await,
                 "timezone" => self.timezone(context, &args).await,
                 "forget" => Ok(self.ask_forget(context)),
@@ -593,6 +596,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                 return self.forget(context).await;
             }
             Action::ForgetCancel => return Ok(one(Reply::text("Nothing was deleted."))),
+            Action::Journey(parcel) => return self.journey_button(context, parcel).await,
             Action::Status(parcel)
             | Action::Stop(parcel)
             | Action::Protect(parcel)
@@ -828,7 +832,15 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             match answers.last_mut() {
                 Some(last) => {
                     last.reply.blocks.extend(question.blocks);
-                    last.reply.buttons.extend(question.buttons);
+                    // The "Journey" button stays last, so the question's buttons come
+                    // right after the status's own.
+                    let at = last
+                        .reply
+                        .buttons
+                        .iter()
+                        .position(|row| row.iter().any(|b| matches!(b.action, Action::Journey(_))))
+                        .unwrap_or(last.reply.buttons.len());
+                    last.reply.buttons.splice(at..at, question.buttons);
                 }
                 None => answers.push(self.private(context, question)),
             }
@@ -1030,7 +1042,8 @@ impl<S: Store, C: Clock> Conversation<S, C> {
                 if archived.len() == 1 { "it" } else { "them" }
             ))));
         }
-        let mut reply = render::list(&shown, context.settings.time_zone.as_str(), false, context.now);
+        let reply = render::list(&shown, context.settings.time_zone.as_str(), false, context.now);
+        let mut reply = self.list_with_expected(context, &shown, reply).await?;
         if !archived.is_empty() {
             let count = archived.len();
             reply = reply.with(Block::Text(format!(
@@ -1103,6 +1116,7 @@ impl<S: Store, C: Clock> Conversation<S, C> {
             false,
             &facts,
         );
+        let reply = self.with_expected(context, view, reply).await?;
         Ok(vec![self.private(context, reply)])
     }
 

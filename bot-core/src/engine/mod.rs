@@ -17,6 +17,7 @@
 
 pub mod cadence;
 pub mod dispatch;
+mod expected;
 pub mod notice;
 pub mod notify;
 
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::{Clock, Saturating};
+use crate::interpret::journey;
 use crate::interpret::judge::{self, SilenceVerdict};
 use crate::interpret::{AssessInput, Assessment, DeliveryReport, Event, Stage, assess};
 use crate::number::{TrackingNumber, recognise};
@@ -140,6 +142,9 @@ impl<S, C> std::fmt::Debug for Engine<S, C> {
             .finish_non_exhaustive()
     }
 }
+
+/// A provider's delivery estimate moving by more than this many days is pushed.
+const ETA_MOVE_DAYS: i64 = 2;
 
 /// Whether a stage is one the buyer waits through without doing anything.
 fn silence_is_advisable(stage: Option<Stage>) -> bool {
@@ -379,6 +384,8 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 last_event_at,
                 tracked_since: view.created_at,
                 superseded: false,
+                // A quiet first look queues nothing, so the previous estimate is not needed.
+                facts: crate::interpret::SourceFacts::default(),
             };
             let outcome = self.ingest(&due, result, now, false).await?;
             answered |= !outcome.failed;
@@ -683,6 +690,23 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 "advice:{}:{}",
                 record.stage.map_or("none", Stage::as_code),
                 since.timestamp_millis()
+            );
+            record.notices.push(notification.to_notice(key));
+        }
+        if notify
+            && record.stage != Some(Stage::Delivered)
+            && let Some(expected) =
+                journey::eta_moved(due.facts.eta.as_ref(), result.facts().eta.as_ref(), ETA_MOVE_DAYS)
+        {
+            let notification = Notification::Expected {
+                number: origin.clone(),
+                earliest: expected.earliest,
+                latest: expected.latest,
+            };
+            let key = format!(
+                "expected:{}:{}",
+                expected.earliest.timestamp_millis(),
+                expected.latest.timestamp_millis()
             );
             record.notices.push(notification.to_notice(key));
         }

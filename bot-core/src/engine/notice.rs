@@ -57,6 +57,15 @@ pub enum Notification {
         /// The sources that said so (configuration names).
         sources: Vec<String>,
     },
+    /// The source's expected delivery window moved by more than two days.
+    Expected {
+        /// The parcel's first number.
+        number: String,
+        /// The new window's start.
+        earliest: DateTime<Utc>,
+        /// The new window's end.
+        latest: DateTime<Utc>,
+    },
     /// Buyer protection ends soon.
     Reminder {
         /// The parcel's first number.
@@ -86,6 +95,7 @@ impl Notification {
             Notification::Advice { .. } => "advice",
             Notification::InvalidNumber { .. } => "invalid_number",
             Notification::Reminder { .. } => "reminder",
+            Notification::Expected { .. } => "expected",
         }
     }
 
@@ -110,7 +120,8 @@ impl Notification {
             | Notification::Handoff { number, .. }
             | Notification::Advice { number, .. }
             | Notification::InvalidNumber { number, .. }
-            | Notification::Reminder { number, .. } => number,
+            | Notification::Reminder { number, .. }
+            | Notification::Expected { number, .. } => number,
         }
     }
 }
@@ -295,6 +306,16 @@ pub fn render_merged(
                     language,
                     "notice.invalid_number",
                     &[("source", names.join(" and ")), ("number", shown)],
+                )));
+            }
+            Notification::Expected { earliest, latest, .. } => {
+                reply = reply.with(Block::Text(render(
+                    language,
+                    "notice.expected_moved",
+                    &[(
+                        "window",
+                        crate::interpret::journey::window_words(*earliest, *latest, format_time),
+                    )],
                 )));
             }
             Notification::Reminder {

@@ -14,6 +14,7 @@
 pub mod classify;
 pub mod evaluate;
 pub mod event;
+pub mod journey;
 pub mod judge;
 pub mod learn;
 pub mod place;
@@ -84,6 +85,10 @@ pub struct SourceFacts {
     /// Sources that refused the number as invalid (when no source knows it).
     #[serde(default)]
     pub invalid_by: Vec<String>,
+    /// The delivery estimate of the first source that gave one (Cainiao's
+    /// `globalEtaInfo`, 17TRACK's `estimated_delivery_date`, Ship24's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<crate::provider::Eta>,
 }
 
 impl SourceFacts {

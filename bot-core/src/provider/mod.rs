@@ -148,11 +148,13 @@ pub struct LinkedNumber {
 }
 
 /// A delivery estimate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Eta {
     /// Not before.
+    #[serde(default)]
     pub earliest: Option<DateTime<Utc>>,
     /// Not after.
+    #[serde(default)]
     pub latest: Option<DateTime<Utc>>,
 }
 

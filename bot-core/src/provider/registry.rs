@@ -70,6 +70,7 @@ impl NumberResult {
             }
         }
         facts.invalid_by = self.invalid_by().iter().map(|name| (*name).to_owned()).collect();
+        facts.eta = self.found().find_map(|(_, shipment)| shipment.eta.clone());
         facts
     }
 

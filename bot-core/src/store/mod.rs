@@ -222,6 +222,9 @@ pub struct DueNumber {
     /// Whether the parcel was handed off from this number to another (the news now
     /// comes from the other one).
     pub superseded: bool,
+    /// What the sources last said about this number besides events (the previous
+    /// delivery estimate, to tell when it moves).
+    pub facts: crate::interpret::SourceFacts,
 }
 
 /// One parcel for [`SqlStore::bulk_import`]: its number and what is known of it.

@@ -76,7 +76,7 @@ pub struct SqlStore {
 /// The columns of a [`DueNumber`], read by [`due_number`]; callers add the `WHERE`.
 const DUE_NUMBER_SELECT: &str = "SELECT t.number, t.parcel_id, p.stage, p.last_event_at, p.created_at, \
      CAST(CASE WHEN EXISTS (SELECT 1 FROM tracking_numbers l WHERE l.linked_from = t.number) \
-       THEN 1 ELSE 0 END AS BIGINT) \
+       THEN 1 ELSE 0 END AS BIGINT), t.source_facts \
      FROM tracking_numbers t JOIN parcels p ON p.id = t.parcel_id";
 
 fn due_number(row: &AnyRow) -> Result<DueNumber, StoreError> {
@@ -87,6 +87,7 @@ fn due_number(row: &AnyRow) -> Result<DueNumber, StoreError> {
         last_event_at: optional_time(row, 3)?,
         tracked_since: from_millis(row.try_get(4).map_err(internal)?),
         superseded: row.try_get::<i64, _>(5).map_err(internal)? != 0,
+        facts: stored_facts(row.try_get(6).map_err(internal)?),
     })
 }
 
@@ -1346,11 +1347,15 @@ fn parcel_number_of(row: &AnyRow) -> Result<ParcelNumber, StoreError> {
         carrier: row.try_get(1).map_err(internal)?,
         linked_from: row.try_get(2).map_err(internal)?,
         created_at: from_millis(row.try_get(3).map_err(internal)?),
-        // Written by this code from the same type; anything unreadable means "nothing".
-        facts: facts
-            .and_then(|json| serde_json::from_str(&json).ok())
-            .unwrap_or_default(),
+        facts: stored_facts(facts),
     })
+}
+
+/// Reads a `source_facts` column. Written by this code from the same type; anything
+/// unreadable means "nothing".
+fn stored_facts(json: Option<String>) -> crate::interpret::SourceFacts {
+    json.and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default()
 }
 
 /// The stored form of a number's source facts: JSON, or NULL when there are none.

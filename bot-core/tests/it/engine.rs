@@ -583,3 +583,43 @@ async fn asked(server: &wiremock::MockServer) -> usize {
         .await
         .map_or(0, |requests| requests.len())
 }
+
+#[tokio::test]
+async fn a_provider_estimate_moving_more_than_two_days_is_pushed_once() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer};
+    let found = include_str!("../fixtures/cainiao/found.json");
+    // The same reply with the estimate four days later.
+    let later = found
+        .replace("1787800000000", "1788145600000")
+        .replace("1787900000000", "1788245600000");
+    let clock = SimulatedClock::new(Utc.with_ymd_and_hms(2026, 8, 25, 8, 0, 0).single().expect("date"));
+    let cainiao = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json(found))
+        .up_to_n_times(1)
+        .mount(&cainiao)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(json(&later))
+        .mount(&cainiao)
+        .await;
+    let providers = Providers::new(vec![Arc::new(cainiao_on(&cainiao, clock.clone()))]);
+    let world = world_asking(sqlite_store().await, clock, "engine-a", providers);
+    let alice = ChatRef::new("telegram", "1001").expect("chat");
+    let chat = world.subscribe(&alice, "AP00839790702074").await;
+    let view = world.first_view(chat).await;
+    let before = world.engine.journey(view.parcel).await.expect("journey");
+    let before = before.expected.expect("a window");
+    assert_eq!(before.from, bot_core::interpret::journey::ExpectedFrom::Provider);
+    assert_eq!(before.latest.timestamp_millis(), 1_787_900_000_000);
+    world.run_for(Duration::days(2), Duration::hours(1)).await;
+    let sent = world.telegram.sent();
+    let moved = messages_containing(&sent, "now expects to deliver");
+    assert_eq!(moved.len(), 1, "{sent:#?}");
+    let after = world.engine.journey(view.parcel).await.expect("journey");
+    assert_eq!(
+        after.expected.map(|e| e.latest.timestamp_millis()),
+        Some(1_788_245_600_000)
+    );
+}
