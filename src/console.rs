@@ -157,7 +157,7 @@ pub fn run(settings: &Settings, script: Option<&Path>, start: Option<DateTime<Ut
             None => run_interactive(&conversation, &clock, &buttons, &pictures).await,
         };
         if let Err(error) = std::fs::write(&clock_file, clock.now().to_rfc3339()) {
-            tracing::warn!(%error, "could not save the simulated time");
+            tracing::warn!(error = %bot_core::ops::Chain(&error), "could not save the simulated time");
         }
         result
     })
@@ -343,7 +343,7 @@ async fn run_interactive(
                 interval.tick().await;
                 clock.advance(Duration::seconds(ACCELERATION));
                 if let Err(error) = conversation.engine().tick().await {
-                    tracing::error!(%error, "engine tick failed");
+                    tracing::error!(error = %bot_core::ops::Chain(&error), "engine tick failed");
                 }
             }
         })
@@ -360,7 +360,7 @@ async fn run_interactive(
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(error) => {
-                    tracing::error!(%error, "reading the keyboard failed");
+                    tracing::error!(error = %bot_core::ops::Chain(&error), "reading the keyboard failed");
                     break;
                 }
             }

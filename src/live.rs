@@ -357,7 +357,7 @@ async fn wait_for_signal() {
         let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(signal) => signal,
             Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
+                tracing::warn!(error = %ops::Chain(&error), "cannot listen for SIGTERM");
                 let _ = tokio::signal::ctrl_c().await;
                 return;
             }

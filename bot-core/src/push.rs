@@ -188,7 +188,7 @@ async fn ingest<S: Store, C: Clock>(
             Ok(true) => watched += 1,
             Ok(false) => tracing::debug!(provider, "pushed news about a number nobody follows"),
             Err(error) => {
-                tracing::error!(%error, provider, "could not store pushed news");
+                tracing::error!(error = %crate::ops::Chain(&error), provider, "could not store pushed news");
                 return refuse(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storage unavailable, retry later",

@@ -104,7 +104,7 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
         let deferred =
             CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(in_server));
         if let Err(error) = to.create_response(http, deferred).await {
-            tracing::warn!(%error, "could not acknowledge an interaction");
+            tracing::warn!(error = %bot_core::ops::Chain(&error), "could not acknowledge an interaction");
             return;
         }
         let Some(incoming) = incoming(&to, in_server, input) else {
@@ -124,7 +124,7 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
     async fn on_autocomplete(&self, http: &Http, command: &CommandInteraction) {
         let response = CreateInteractionResponse::Autocomplete(self.choices(command).await);
         if let Err(error) = command.create_response(http, response).await {
-            tracing::debug!(%error, "could not answer an autocomplete");
+            tracing::debug!(error = %bot_core::ops::Chain(&error), "could not answer an autocomplete");
         }
     }
 
@@ -147,7 +147,9 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
                         choices = choices.add_string_choice(choice.name, choice.value);
                     }
                 }
-                Err(error) => tracing::warn!(%error, "could not list parcels for autocomplete"),
+                Err(error) => {
+                    tracing::warn!(error = %bot_core::ops::Chain(&error), "could not list parcels for autocomplete")
+                }
             }
         }
         choices
@@ -166,7 +168,7 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
         let Some((first, rest)) = messages.split_first() else {
             // A replayed interaction: the first delivery was answered.
             if let Err(error) = to.delete_response(http).await {
-                tracing::debug!(%error, "could not clear a replayed interaction");
+                tracing::debug!(error = %bot_core::ops::Chain(&error), "could not clear a replayed interaction");
             }
             return;
         };
@@ -178,7 +180,7 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
             edit = edit.embed(embed);
         }
         if let Err(error) = to.edit_response(http, edit).await {
-            tracing::warn!(%error, "could not send an answer");
+            tracing::warn!(error = %bot_core::ops::Chain(&error), "could not send an answer");
             return;
         }
         self.follow_up(http, to, ephemeral, rest).await;
@@ -198,7 +200,7 @@ impl<S: Store, C: Clock> DiscordAdapter<S, C> {
                 followup = followup.embed(embed);
             }
             if let Err(error) = to.followup(http, followup).await {
-                tracing::warn!(%error, "could not send the rest of an answer");
+                tracing::warn!(error = %bot_core::ops::Chain(&error), "could not send the rest of an answer");
                 return;
             }
         }
@@ -286,7 +288,9 @@ impl<S: Store, C: Clock> EventHandler for DiscordAdapter<S, C> {
                 commands = registered.len(),
                 "Discord bot ready"
             ),
-            Err(error) => tracing::error!(%error, "could not register the slash commands"),
+            Err(error) => {
+                tracing::error!(error = %bot_core::ops::Chain(&error), "could not register the slash commands")
+            }
         }
     }
 

@@ -143,7 +143,7 @@ async fn interaction<S: Store, C: Clock, K: Clock>(
     let interaction: Interaction = match serde_json::from_slice(&body) {
         Ok(interaction) => interaction,
         Err(error) => {
-            tracing::warn!(%error, "a signed interaction that is not Discord's shape");
+            tracing::warn!(error = %bot_core::ops::Chain(&error), "a signed interaction that is not Discord's shape");
             return (StatusCode::BAD_REQUEST, "not an interaction").into_response();
         }
     };
@@ -164,7 +164,7 @@ async fn interaction<S: Store, C: Clock, K: Clock>(
     match serde_json::to_value(&response) {
         Ok(value) => json(&value),
         Err(error) => {
-            tracing::error!(%error, "could not write an interaction response");
+            tracing::error!(error = %bot_core::ops::Chain(&error), "could not write an interaction response");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
@@ -199,7 +199,7 @@ async fn respond<S: Store, C: Clock, K: Clock>(
     let answers = match tokio::time::timeout(INLINE_WITHIN, &mut handling).await {
         Ok(Ok(answers)) => answers,
         Ok(Err(error)) => {
-            tracing::error!(%error, "the conversation task failed");
+            tracing::error!(error = %bot_core::ops::Chain(&error), "the conversation task failed");
             return deferred;
         }
         Err(_) => {
@@ -321,7 +321,7 @@ pub async fn register_and_wait(
                 last: error.to_string(),
             });
         }
-        tracing::warn!(%error, attempt = failures, "could not register the Discord commands; retrying");
+        tracing::warn!(error = %bot_core::ops::Chain(&error), attempt = failures, "could not register the Discord commands; retrying");
         tokio::select! {
             () = &mut shutdown => return Ok(()),
             () = tokio::time::sleep(wait) => {}

@@ -175,7 +175,7 @@ pub async fn serve_with_retry<S: Store, C: Clock>(
                 last: error.to_string(),
             });
         }
-        tracing::warn!(%error, attempt = failures, wait_ms = wait.as_millis() as u64, "Discord connection failed; retrying");
+        tracing::warn!(error = %bot_core::ops::Chain(&error), attempt = failures, wait_ms = wait.as_millis() as u64, "Discord connection failed; retrying");
         let mut stop_watch = stopped.clone();
         tokio::select! {
             () = tokio::time::sleep(wait) => {}

@@ -144,7 +144,7 @@ impl DiscordSender {
             // Ping the person concerned, nobody else.
             .allowed_mentions(CreateAllowedMentions::new().users([user]));
         if let Err(error) = channel.send_message(&*self.http, message).await {
-            tracing::info!(%error, "could not ask a person to open their DMs");
+            tracing::info!(error = %bot_core::ops::Chain(&error), "could not ask a person to open their DMs");
         }
     }
 }

@@ -113,7 +113,7 @@ impl StartRetry {
                 _ => wait,
             }
             .min(self.max_wait);
-            tracing::warn!(%error, attempt, wait_ms = pause.as_millis() as u64, "Telegram {what} failed; retrying");
+            tracing::warn!(error = %bot_core::ops::Chain(&error), attempt, wait_ms = pause.as_millis() as u64, "Telegram {what} failed; retrying");
             tokio::time::sleep(pause).await;
             wait = (wait * 2).min(self.max_wait);
         }
@@ -184,7 +184,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
             .map(|(name, description)| BotCommand::new(*name, *description));
         if let Err(error) = bot.set_my_commands(commands).await {
             // The menu is a convenience; the commands work without it.
-            tracing::warn!(%error, "could not register the command menu");
+            tracing::warn!(error = %bot_core::ops::Chain(&error), "could not register the command menu");
         }
         tracing::info!(username = %me.username(), "Telegram bot ready");
         Ok(me)
@@ -206,7 +206,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
         // Polling and a webhook exclude each other; a webhook left from webhook mode
         // would make every getUpdates fail.
         if let Err(error) = bot.delete_webhook().await {
-            tracing::warn!(%error, "could not delete a webhook before polling");
+            tracing::warn!(error = %bot_core::ops::Chain(&error), "could not delete a webhook before polling");
         }
         tokio::pin!(shutdown);
         let mut offset: i32 = 0;
@@ -235,7 +235,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
                         _ => wait,
                     }
                     .min(POLL_RETRY.1);
-                    tracing::warn!(%error, wait_ms = pause.as_millis() as u64, "getUpdates failed; retrying");
+                    tracing::warn!(error = %bot_core::ops::Chain(&error), wait_ms = pause.as_millis() as u64, "getUpdates failed; retrying");
                     tokio::select! {
                         () = &mut shutdown => return Ok(()),
                         () = tokio::time::sleep(pause) => {}
@@ -271,7 +271,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
             }
             while let Some(done) = chats.join_next().await {
                 if let Err(error) = done {
-                    tracing::error!(%error, "handling a chat's updates failed");
+                    tracing::error!(error = %bot_core::ops::Chain(&error), "handling a chat's updates failed");
                 }
             }
         }
@@ -420,7 +420,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
 
     async fn on_button(&self, query: CallbackQuery, update_id: u32, me: &Me) {
         if let Err(error) = self.sender.bot().answer_callback_query(query.id.clone()).await {
-            tracing::debug!(%error, "could not acknowledge a button press");
+            tracing::debug!(error = %bot_core::ops::Chain(&error), "could not acknowledge a button press");
         }
         let (Some(data), Some(message)) = (query.data.as_ref(), query.message.as_ref()) else {
             return;
@@ -470,7 +470,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
             let outcome = self.send(to, &queued.answer.reply).await;
             let Some(id) = queued.id else {
                 if let Err(error) = outcome {
-                    tracing::warn!(%error, "could not send a reply");
+                    tracing::warn!(error = %bot_core::ops::Chain(&error), "could not send a reply");
                 }
                 continue;
             };
@@ -490,7 +490,7 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
                             me.username()
                         ));
                         if let Err(error) = self.send(chat, &pointer).await {
-                            tracing::warn!(%error, "could not answer in the group");
+                            tracing::warn!(error = %bot_core::ops::Chain(&error), "could not answer in the group");
                         }
                     }
                     match store.set_reachable(&queued.chat, false).await {
@@ -499,12 +499,12 @@ impl<S: Store, C: Clock> TelegramAdapter<S, C> {
                     }
                 }
                 Err(error @ SendError::Transient(_)) => {
-                    tracing::warn!(%error, "could not send a reply; the dispatcher retries it");
+                    tracing::warn!(error = %bot_core::ops::Chain(&error), "could not send a reply; the dispatcher retries it");
                     let retry_at = now.plus(engine.settings().dispatch.base_backoff);
                     store.mark_failed(id, Some(retry_at), &error.to_string()).await
                 }
                 Err(error @ SendError::Rejected(_)) => {
-                    tracing::warn!(%error, "Telegram refused a reply");
+                    tracing::warn!(error = %bot_core::ops::Chain(&error), "Telegram refused a reply");
                     store.mark_failed(id, None, &error.to_string()).await
                 }
             };
@@ -599,7 +599,7 @@ async fn webhook_update<S: Store, C: Clock>(
     let update: Update = match serde_json::from_slice(&body) {
         Ok(update) => update,
         Err(error) => {
-            tracing::warn!(%error, "a webhook body that is not a Telegram update");
+            tracing::warn!(error = %bot_core::ops::Chain(&error), "a webhook body that is not a Telegram update");
             return StatusCode::BAD_REQUEST;
         }
     };

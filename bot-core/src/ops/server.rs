@@ -173,7 +173,7 @@ pub async fn serve(
                 Err(error) => {
                     // Out of file descriptors, or a connection reset before it was
                     // accepted: wait a little rather than spin.
-                    tracing::warn!(%error, "could not accept an HTTP connection");
+                    tracing::warn!(error = %crate::ops::Chain(&error), "could not accept an HTTP connection");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -181,13 +181,13 @@ pub async fn serve(
         };
         // Answers are small and written at once: no reason to let Nagle hold them.
         if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
+            tracing::debug!(error = %crate::ops::Chain(&error), "could not set TCP_NODELAY");
         }
         let service = TowerToHyperService::new(routes.clone());
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
-                tracing::debug!(%error, "HTTP connection ended with an error");
+                tracing::debug!(error = %crate::ops::Chain(&error), "HTTP connection ended with an error");
             }
             drop(slot);
         });

@@ -119,7 +119,7 @@ impl RetryPolicy {
                 } => *after,
                 _ => self.backoff(retry),
             };
-            tracing::debug!(%error, retry, wait_ms = wait.as_millis() as u64, "retrying provider request");
+            tracing::debug!(error = %crate::ops::Chain(&error), retry, wait_ms = wait.as_millis() as u64, "retrying provider request");
             tokio::time::sleep(wait).await;
             retry += 1;
         }
@@ -308,9 +308,11 @@ impl<C: Clock> Guarded<C> {
             return;
         }
         match until {
-            Some(until) => tracing::error!(%error, %until, "provider paused until its quota renews"),
+            Some(until) => {
+                tracing::error!(error = %crate::ops::Chain(error), %until, "provider paused until its quota renews")
+            }
             None => {
-                tracing::error!(%error, "provider stopped: its key was refused; fix the configuration and restart")
+                tracing::error!(error = %crate::ops::Chain(error), "provider stopped: its key was refused; fix the configuration and restart")
             }
         }
         *paused = Some(AccountPause {

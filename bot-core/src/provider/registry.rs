@@ -265,7 +265,7 @@ impl Providers {
                         answers[position].push((provider_index, result));
                     }
                 }
-                Err(error) => tracing::error!(%error, "a provider task failed"),
+                Err(error) => tracing::error!(error = %crate::ops::Chain(&error), "a provider task failed"),
             }
         }
         distinct

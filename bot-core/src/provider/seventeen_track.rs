@@ -402,7 +402,7 @@ impl<C: Clock> TrackingProvider for SeventeenTrack<C> {
                     && let Err(error) = ledger.record(NAME, &paid, self.guarded.clock().now()).await
                 {
                     // This instance still remembers them; others may not.
-                    tracing::warn!(%error, "could not record 17TRACK registrations in the store");
+                    tracing::warn!(error = %crate::ops::Chain(&error), "could not record 17TRACK registrations in the store");
                 }
             }
         }
